@@ -1,0 +1,122 @@
+# Skald - plain Makefile.
+#
+#   make                 libskald.a, libskald.so, tools, examples, benchmarks
+#   make check           dependencies, build, every test suite
+#   make demo            the runnable example
+#   make bench           benchmarks side by side with CAF and Erlang/OTP
+#   make install PREFIX=/usr/local
+#   make SANITIZE=address,undefined | SANITIZE=thread
+#   make fuzz            (later: libFuzzer targets)
+#
+# Sources are found by wildcard: a new .c file in a layer folder is part of
+# the library; a new folder under tests/ is a new test suite.
+
+PREFIX  ?= /usr/local
+BUILD   ?= build
+CC      ?= cc
+PKGS    := libuv jansson libpq libmongoc-1.0 libcrypto
+
+WARN    := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
+           -Wno-unused-parameter
+ifeq ($(CI),true)
+WARN    += -Werror
+endif
+OPT     ?= -O2 -g
+CFLAGS  ?=
+CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC $(OPT) $(WARN) -Iinclude -I. -MMD -MP \
+           $(shell pkg-config --cflags $(PKGS))
+LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lpthread -lm -ldl
+
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=$(SANITIZE)
+BUILD   := build-$(subst $(comma),-,$(SANITIZE))
+endif
+comma   := ,
+
+LIB_DIRS := actors journal stores projections
+LIB_SRC  := $(shell find $(LIB_DIRS) -name '*.c' 2>/dev/null | sort)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+
+TEST_SUITES := $(sort $(notdir $(shell find tests -mindepth 1 -maxdepth 1 -type d ! -name fuzz)))
+TEST_BINS   := $(TEST_SUITES:%=$(BUILD)/tests/%)
+
+BENCH_SRC  := $(wildcard bench/*.c)
+BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+EXAMPLE_DIRS := $(sort $(dir $(wildcard examples/*/main.c)))
+EXAMPLE_BINS := $(foreach d,$(EXAMPLE_DIRS),$(BUILD)/examples/$(notdir $(d:%/=%)))
+
+TOOL_SRC := $(wildcard tools/*.c)
+TOOL_BIN := $(if $(TOOL_SRC),$(BUILD)/skald)
+
+.PHONY: all lib check test demo bench install clean deps format fuzz
+all: lib $(TOOL_BIN) $(EXAMPLE_BINS) $(BENCH_BINS)
+lib: $(BUILD)/libskald.a $(BUILD)/libskald.so
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libskald.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libskald.so: $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# A test suite is every .c file of its folder, linked into one Criterion
+# binary.
+.SECONDEXPANSION:
+$(BUILD)/tests/%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard tests/%/*.c)) $(BUILD)/libskald.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(BUILD)/libskald.a $(LDLIBS) -lcriterion
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libskald.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libskald.a $(LDLIBS)
+
+$(BUILD)/examples/%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard examples/%/*.c)) $(BUILD)/libskald.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(BUILD)/libskald.a $(LDLIBS)
+
+$(BUILD)/skald: $(TOOL_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libskald.a
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $(filter %.o,$^) $(BUILD)/libskald.a $(LDLIBS)
+
+deps:
+	@bash scripts/deps.sh
+
+# Every suite runs even when an earlier one failed; the target fails if any did.
+check: deps
+	@$(MAKE) --no-print-directory all $(TEST_BINS)
+	@bash scripts/check.sh $(BUILD) $(TEST_SUITES)
+
+test: $(TEST_BINS)
+	@bash scripts/check.sh $(BUILD) $(TEST_SUITES)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@bash scripts/demo.sh $(BUILD)
+
+bench:
+	@bash scripts/deps.sh --bench
+	@$(MAKE) --no-print-directory OPT="-O2 -g -DNDEBUG" all
+	@bash scripts/bench.sh $(BUILD)
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/include/skald $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/skald/*.h $(DESTDIR)$(PREFIX)/include/skald/
+	install -m 644 $(BUILD)/libskald.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libskald.so $(DESTDIR)$(PREFIX)/lib/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@PKGS@|$(PKGS)|' skald.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/skald.pc
+	if [ -n "$(TOOL_BIN)" ]; then install -d $(DESTDIR)$(PREFIX)/bin && \
+		install -m 755 $(TOOL_BIN) $(DESTDIR)$(PREFIX)/bin/; fi
+
+format:
+	clang-format -i $$(find include actors journal stores projections tools examples tests bench \
+		-name '*.[ch]' 2>/dev/null)
+
+clean:
+	rm -rf build build-*
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

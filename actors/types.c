@@ -1,0 +1,106 @@
+/*
+ * actors/types.c - the process-wide registry of message types.
+ *
+ * Ids index a fixed array, so the send path reads a definition with one
+ * atomic load and no lock. Registration takes a mutex; it is rare.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "actors/internal.h"
+
+#define MAX_TYPES 4096
+
+static _Atomic(const skald_msgtype_t *) types[MAX_TYPES];
+static _Atomic uint32_t ntypes;
+static uv_mutex_t lock;
+static uv_once_t once = UV_ONCE_INIT;
+
+static void down_free(void *p)
+{
+	free(p);
+}
+
+static const skald_msgtype_t down_type = {
+	.name = "skald.down",
+	.free = down_free,
+};
+
+static void init_once(void)
+{
+	if (uv_mutex_init(&lock) != 0)
+		abort();
+	/* Id 0 is never valid; id 1 is SKALD_TYPE_DOWN. */
+	atomic_store(&types[SKALD_TYPE_DOWN], &down_type);
+	atomic_store(&ntypes, SKALD_TYPE_DOWN + 1);
+}
+
+static int same_def(const skald_msgtype_t *a, const skald_msgtype_t *b)
+{
+	return a == b || (strcmp(a->name, b->name) == 0 && a->free == b->free &&
+	                  a->encode == b->encode && a->decode == b->decode);
+}
+
+int skald_type_register(const skald_msgtype_t *def, uint32_t *id)
+{
+	if (def == NULL || def->name == NULL || def->name[0] == '\0' || id == NULL)
+		return SKALD_EINVAL;
+	uv_once(&once, init_once);
+	uv_mutex_lock(&lock);
+	uint32_t n = atomic_load(&ntypes);
+	for (uint32_t i = 1; i < n; i++) {
+		const skald_msgtype_t *t = atomic_load(&types[i]);
+		if (strcmp(t->name, def->name) != 0)
+			continue;
+		uv_mutex_unlock(&lock);
+		if (!same_def(t, def))
+			return SKALD_ETYPEEXISTS;
+		*id = i;
+		return 0;
+	}
+	if (n >= MAX_TYPES) {
+		uv_mutex_unlock(&lock);
+		return SKALD_ETOOMANY;
+	}
+	atomic_store(&types[n], def);
+	atomic_store(&ntypes, n + 1);
+	uv_mutex_unlock(&lock);
+	*id = n;
+	return 0;
+}
+
+int skald_type_lookup(const char *name, uint32_t *id)
+{
+	if (name == NULL || id == NULL)
+		return SKALD_EINVAL;
+	uv_once(&once, init_once);
+	uint32_t n = atomic_load(&ntypes);
+	for (uint32_t i = 1; i < n; i++) {
+		const skald_msgtype_t *t = atomic_load(&types[i]);
+		if (t != NULL && strcmp(t->name, name) == 0) {
+			*id = i;
+			return 0;
+		}
+	}
+	return SKALD_ENOTYPE;
+}
+
+const skald_msgtype_t *skald_type_get(uint32_t id)
+{
+	uv_once(&once, init_once);
+	if (id == 0 || id >= MAX_TYPES)
+		return NULL;
+	return atomic_load_explicit(&types[id], memory_order_acquire);
+}
+
+void *skald_msg_take(const skald_msg_t *msg)
+{
+	/* Receive callbacks see a const view of a message the runtime owns;
+	 * taking clears the runtime's copy of the pointer so that it is not
+	 * freed after the callback. */
+	skald_msg_t *m = (skald_msg_t *)msg;
+	void *p = m->payload;
+	m->payload = NULL;
+	return p;
+}

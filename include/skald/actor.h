@@ -1,0 +1,339 @@
+/*
+ * skald/actor.h - the runtime of one node: systems, actors, messages.
+ *
+ * A system is one node: N scheduler threads, each running its own libuv loop.
+ * An actor lives on one thread for its whole life, so its callbacks never run
+ * concurrently and never need a lock. Every callback of an actor (init,
+ * receive, stop, timer and ask callbacks) runs on that thread.
+ *
+ * Actors are reached through references (skald_ref_t), small values that can
+ * be copied freely and put inside messages. A message sent to an actor that
+ * has stopped, or through a stale reference, is a dead letter: it is counted,
+ * logged at debug level and freed, never delivered to another actor.
+ *
+ * Threading: functions taking a skald_actor_t * may be called only from that
+ * actor's own callbacks (its thread). Functions taking a skald_system_t * are
+ * safe from any thread unless said otherwise.
+ */
+#ifndef SKALD_ACTOR_H
+#define SKALD_ACTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct skald_system_s skald_system_t;
+typedef struct skald_actor_s skald_actor_t;
+
+/* ------------------------------------------------------------------------ */
+/* References                                                                */
+
+/*
+ * A reference to an actor, local or remote. `node` identifies the system
+ * (random per system start, so a restarted node never matches an old
+ * reference); `actor` is the slot of the actor on that node; `incarnation`
+ * tells apart successive actors in one slot. The all-zero value is the null
+ * reference (SKALD_REF_NULL), which no actor ever has.
+ */
+typedef struct skald_ref_s {
+	uint64_t node;
+	uint32_t actor;
+	uint32_t incarnation;
+} skald_ref_t;
+
+#define SKALD_REF_NULL ((skald_ref_t){0, 0, 0})
+
+/* Non-zero if a and b are the same reference. */
+int skald_ref_eq(skald_ref_t a, skald_ref_t b);
+/* Non-zero if r is the null reference. */
+int skald_ref_is_null(skald_ref_t r);
+/* Writes "node.actor.incarnation" (hex node) into buf; returns buf. 48 bytes
+ * are always enough. */
+char *skald_ref_str(skald_ref_t r, char *buf, size_t len);
+
+/* ------------------------------------------------------------------------ */
+/* Message types                                                             */
+
+/*
+ * A message type, registered once per process by name. Local delivery moves
+ * the payload pointer from sender to receiver and never serializes; encode
+ * and decode are used only when a message crosses a node boundary.
+ *
+ * The definition must stay valid for the life of the process (make it
+ * static const).
+ */
+typedef struct skald_msgtype_s {
+	/* Unique name, e.g. "chat.say". Compared exactly. Required. */
+	const char *name;
+	/* Frees a payload the runtime owns (dead letters, a receive that did not
+	 * take the payload, system shutdown). NULL: payloads are not owned and
+	 * nothing is freed (e.g. NULL payloads, static data, small integers
+	 * carried in the pointer). */
+	void (*free)(void *payload);
+	/* Optional codec for remote delivery. encode writes a malloc'ed buffer
+	 * into *out and *len (the runtime frees it); decode builds a payload from
+	 * bytes it does not own. Return 0 or a negative code. */
+	int (*encode)(const void *payload, void **out, size_t *len);
+	int (*decode)(const void *data, size_t len, void **payload);
+} skald_msgtype_t;
+
+/*
+ * Registers def and stores its process-wide id in *id (ids are > 0).
+ * Registering the same definition (same pointer, or same name with the same
+ * callbacks) again returns the same id. Errors: SKALD_EINVAL (NULL or no name),
+ * SKALD_ETYPEEXISTS (the name is taken by a different definition),
+ * SKALD_ETOOMANY. Thread-safe.
+ */
+int skald_type_register(const skald_msgtype_t *def, uint32_t *id);
+/* The id registered under name, or SKALD_ENOTYPE. Thread-safe. */
+int skald_type_lookup(const char *name, uint32_t *id);
+/* The definition of id, or NULL if id is not registered. Borrowed. */
+const skald_msgtype_t *skald_type_get(uint32_t id);
+
+/* Built-in type of down notices (see skald_watch); payload skald_down_t,
+ * owned and freed by the runtime after receive. */
+#define SKALD_TYPE_DOWN 1u
+
+typedef struct skald_down_s {
+	skald_ref_t ref; /* the actor that stopped */
+	int reason;      /* 0: stopped normally; SKALD_ENOACTOR: it was already
+	                    gone when watched; SKALD_ESTOPPING: system shutdown;
+	                    otherwise the error its handler failed with */
+} skald_down_t;
+
+/* A message as seen by a receive callback. Borrowed for the duration of the
+ * callback; the payload is freed by the runtime afterwards unless the
+ * callback calls skald_msg_take(). */
+typedef struct skald_msg_s {
+	uint32_t type;      /* registered type id */
+	void *payload;      /* owned by the runtime until taken */
+	skald_ref_t sender; /* SKALD_REF_NULL when sent from outside an actor */
+	uint64_t ask_id;    /* non-zero when the sender awaits a reply */
+} skald_msg_t;
+
+/* Takes ownership of msg's payload: the runtime will not free it. Returns the
+ * payload; msg->payload reads NULL afterwards. */
+void *skald_msg_take(const skald_msg_t *msg);
+
+/* ------------------------------------------------------------------------ */
+/* Behaviours and supervision                                                */
+
+/* What a parent decides when one of its children's handlers fails. */
+typedef enum {
+	SKALD_RESTART = 1,  /* stop callback, fresh zeroed state, init again */
+	SKALD_STOP = 2,     /* stop the child; its watchers see the error */
+	SKALD_ESCALATE = 3, /* stop the child and fail the parent itself */
+} skald_directive_t;
+
+/*
+ * An actor's behaviour: a static table of callbacks. Only receive is
+ * required. Any callback returning a negative code is a failure of that
+ * actor's handler: the actor suspends (no further messages are handled) and
+ * its parent decides what happens (see on_child_failure). An actor spawned
+ * from outside any actor has no parent and is stopped on failure.
+ */
+typedef struct skald_behavior_s {
+	/* Bytes of state allocated with the actor, zeroed before init. */
+	size_t state_size;
+	/* Runs on the actor's thread before any message. arg is the pointer
+	 * given to spawn; it is borrowed and passed again on every restart, so
+	 * it must outlive the actor. Optional. */
+	int (*init)(skald_actor_t *self, void *state, void *arg);
+	/* Handles one message. Required. */
+	int (*receive)(skald_actor_t *self, void *state, const skald_msg_t *msg);
+	/* Runs once when the actor stops (and before a restart), with 0 for a
+	 * normal stop or the reason. Must release what init acquired. Optional. */
+	void (*stop)(skald_actor_t *self, void *state, int reason);
+
+	/* Supervision of this actor's children. Called on this actor's thread
+	 * when a child fails with err; NULL means SKALD_RESTART. */
+	skald_directive_t (*on_child_failure)(skald_actor_t *self, void *state, skald_ref_t child,
+	                                      int err);
+	/* A child restarted more than max_restarts times within
+	 * restart_window_ms is stopped instead (reason SKALD_ERESTARTLIMIT).
+	 * 0 and 0 mean the defaults: 10 restarts within 10 s. */
+	unsigned max_restarts;
+	unsigned restart_window_ms;
+} skald_behavior_t;
+
+/* ------------------------------------------------------------------------ */
+/* Systems                                                                   */
+
+typedef struct skald_config_s {
+	/* Scheduler threads; 0 means the number of cores. */
+	unsigned threads;
+	/* Messages one actor handles per turn before others get a turn; 0 means
+	 * the default (64). */
+	unsigned budget;
+	/* Node name used in logs and, later, in the cluster. NULL: "skald". */
+	const char *name;
+} skald_config_t;
+
+/*
+ * Starts a system with cfg (NULL: defaults) and stores it in *out. Threads are
+ * running when this returns. Errors: SKALD_EINVAL, SKALD_ENOMEM, libuv codes.
+ */
+int skald_system_new(const skald_config_t *cfg, skald_system_t **out);
+
+/*
+ * Stops the system gracefully and waits: every live actor's stop callback
+ * runs (reason SKALD_ESTOPPING) on its thread, queued messages are freed,
+ * timers are cancelled and loops close. Then frees sys. Must not be called
+ * from an actor's thread (use skald_system_shutdown there). Safe with NULL.
+ */
+void skald_system_stop(skald_system_t *sys);
+
+/* Asks the system to stop without waiting: skald_system_wait() returns.
+ * Safe from any thread, including actors'. */
+void skald_system_shutdown(skald_system_t *sys);
+
+/* Blocks until skald_system_shutdown() has been called. Not from an actor. */
+void skald_system_wait(skald_system_t *sys);
+
+/* This system's node id (the `node` of every local reference). */
+uint64_t skald_system_node(const skald_system_t *sys);
+unsigned skald_system_threads(const skald_system_t *sys);
+
+typedef struct skald_stats_s {
+	uint64_t live_actors;
+	uint64_t spawned;
+	uint64_t delivered;    /* messages handed to receive callbacks */
+	uint64_t dead_letters; /* messages to stopped or unknown actors */
+	uint64_t late_replies; /* replies that arrived after their ask ended */
+} skald_stats_t;
+
+/* A snapshot of the counters; approximate while actors run. */
+int skald_system_stats(skald_system_t *sys, skald_stats_t *out);
+
+/* ------------------------------------------------------------------------ */
+/* Spawning and stopping                                                     */
+
+#define SKALD_SPAWN_PIN 1u /* place the actor on thread `thread` */
+
+typedef struct skald_spawn_opts_s {
+	unsigned flags;  /* SKALD_SPAWN_* */
+	unsigned thread; /* with SKALD_SPAWN_PIN: index, taken modulo threads */
+} skald_spawn_opts_t;
+
+/*
+ * Spawns a top-level actor (no parent) from any thread. Placement by default
+ * is round-robin over the threads. The reference is valid at once: messages
+ * sent to it wait until init has run. opts may be NULL. Errors: SKALD_EINVAL,
+ * SKALD_ENOMEM, SKALD_ESTOPPING.
+ */
+int skald_spawn(skald_system_t *sys, const skald_behavior_t *b, void *arg,
+                const skald_spawn_opts_t *opts, skald_ref_t *out);
+
+/*
+ * Spawns a child of self: self supervises it, and it is stopped when self
+ * stops. By default the child lives on self's thread (messages between them
+ * never cross threads).
+ */
+int skald_spawn_child(skald_actor_t *self, const skald_behavior_t *b, void *arg,
+                      const skald_spawn_opts_t *opts, skald_ref_t *out);
+
+/* Stops self after the current callback returns, with reason 0. */
+void skald_stop_self(skald_actor_t *self);
+
+/* Stops the actor `ref` with reason 0, after the messages already queued for
+ * it from the caller. A stale reference is a no-op. Any thread. */
+int skald_stop(skald_system_t *sys, skald_ref_t ref);
+
+/* ------------------------------------------------------------------------ */
+/* Messaging                                                                 */
+
+/*
+ * Sends payload of type `type` to `to`, from self. On 0 the payload belongs
+ * to the runtime (it reaches the receiver, or is freed as a dead letter);
+ * on error the caller still owns it. Messages from one sender to one receiver
+ * arrive in the order sent. Errors: SKALD_EINVAL (null reference),
+ * SKALD_ENOTYPE (unregistered type).
+ */
+int skald_tell(skald_actor_t *self, skald_ref_t to, uint32_t type, void *payload);
+
+/* As skald_tell, from outside any actor (the sender is SKALD_REF_NULL). Any
+ * thread. */
+int skald_system_tell(skald_system_t *sys, skald_ref_t to, uint32_t type, void *payload);
+
+/*
+ * Called on self's thread with the outcome of an ask: status 0 with the reply
+ * (borrowed as in receive; take its payload with skald_msg_take), or a
+ * negative status with reply NULL: SKALD_ETIMEDOUT, SKALD_ENOACTOR (the target
+ * did not exist), SKALD_ECANCELED (self is stopping or restarting).
+ */
+typedef void (*skald_reply_fn)(skald_actor_t *self, void *state, int status,
+                               const skald_msg_t *reply, void *arg);
+
+/*
+ * Sends a request and calls cb exactly once, on self's thread, with the reply
+ * or a timeout after timeout_ms. A reply that arrives after the timeout is
+ * dropped and counted as late. Ownership of payload as skald_tell.
+ */
+int skald_ask(skald_actor_t *self, skald_ref_t to, uint32_t type, void *payload,
+              uint64_t timeout_ms, skald_reply_fn cb, void *arg);
+
+/*
+ * Replies to request (a message being handled by self). If the request was
+ * an ask, the reply completes it; otherwise it is a plain tell to the sender.
+ * A request from outside any actor (null sender) makes the reply a dead
+ * letter. Ownership of payload as skald_tell.
+ */
+int skald_reply(skald_actor_t *self, const skald_msg_t *request, uint32_t type, void *payload);
+
+/*
+ * Blocking ask from a thread that is not one of sys's (main, tests, tools).
+ * On 0, *reply_type and *reply_payload hold the reply; the caller owns the
+ * reply payload. Errors as skald_reply_fn's status, and SKALD_ENOTOWNER when
+ * called from a scheduler thread. The request payload is consumed, except
+ * when the call fails with SKALD_EINVAL, SKALD_ENOTYPE, SKALD_ENOTOWNER,
+ * SKALD_ENOMEM or SKALD_ESTOPPING, which are detected before sending.
+ */
+int skald_system_ask(skald_system_t *sys, skald_ref_t to, uint32_t type, void *payload,
+                     uint64_t timeout_ms, uint32_t *reply_type, void **reply_payload);
+
+/* ------------------------------------------------------------------------ */
+/* Watch                                                                     */
+
+/*
+ * self will receive one message of type SKALD_TYPE_DOWN when `target` stops,
+ * with the reason. If target is already gone, the notice comes at once with
+ * reason SKALD_ENOACTOR. Watching twice still gives one notice.
+ */
+int skald_watch(skald_actor_t *self, skald_ref_t target);
+/* Cancels a watch; a notice already sent may still arrive. */
+int skald_unwatch(skald_actor_t *self, skald_ref_t target);
+
+/* ------------------------------------------------------------------------ */
+/* Timers                                                                    */
+
+typedef void (*skald_timer_fn)(skald_actor_t *self, void *state, void *arg);
+
+/*
+ * Calls fn on self's thread after `after_ms`, then every repeat_ms if
+ * repeat_ms > 0. Timers are cancelled when self stops or restarts. The id in
+ * *id (may be NULL) is unique for the life of the actor.
+ */
+int skald_timer_start(skald_actor_t *self, uint64_t after_ms, uint64_t repeat_ms,
+                      skald_timer_fn fn, void *arg, uint64_t *id);
+/* Cancels a timer; SKALD_ENOTFOUND if it already fired (once) or is unknown. */
+int skald_timer_cancel(skald_actor_t *self, uint64_t id);
+
+/* ------------------------------------------------------------------------ */
+/* Inside an actor                                                           */
+
+skald_ref_t skald_self(const skald_actor_t *self);
+skald_system_t *skald_actor_system(const skald_actor_t *self);
+/* The actor's parent, or SKALD_REF_NULL for a top-level actor. */
+skald_ref_t skald_parent(const skald_actor_t *self);
+/* The actor's state (the same pointer its callbacks receive). */
+void *skald_actor_state(const skald_actor_t *self);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SKALD_ACTOR_H */

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs every Debian package Skald needs to build, test and benchmark.
+# Idempotent and unattended: returns at once when everything is present.
+# Usage: scripts/deps.sh [--bench]   (--bench adds the peers: CAF, Erlang)
+set -euo pipefail
+
+pkgs=(
+	build-essential pkg-config clang clang-format
+	libuv1-dev libjansson-dev libssl-dev
+	libpq-dev libmongoc-dev libbson-dev
+	libcriterion-dev valgrind
+	postgresql
+)
+if [[ "${1:-}" == "--bench" ]]; then
+	pkgs+=(libcaf-dev erlang-base)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq
+$SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
