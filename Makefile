@@ -27,16 +27,16 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC $(OPT) $(WARN) -Iinclude -I. -MMD -MP \
            $(shell pkg-config --cflags $(PKGS))
 LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lpthread -lm -ldl
 
+comma   := ,
 ifneq ($(SANITIZE),)
 CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SANITIZE)
 BUILD   := build-$(subst $(comma),-,$(SANITIZE))
 endif
-comma   := ,
 
 LIB_DIRS := actors journal stores projections
 LIB_SRC  := $(shell find $(LIB_DIRS) -name '*.c' 2>/dev/null | sort)
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 
 TEST_SUITES := $(sort $(notdir $(shell find tests -mindepth 1 -maxdepth 1 -type d ! -name fuzz)))
 TEST_BINS   := $(TEST_SUITES:%=$(BUILD)/tests/%)
@@ -54,7 +54,7 @@ TOOL_BIN := $(if $(TOOL_SRC),$(BUILD)/skald)
 all: lib $(TOOL_BIN) $(EXAMPLE_BINS) $(BENCH_BINS)
 lib: $(BUILD)/libskald.a $(BUILD)/libskald.so
 
-$(BUILD)/%.o: %.c
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -68,18 +68,19 @@ $(BUILD)/libskald.so: $(LIB_OBJ)
 # A test suite is every .c file of its folder, linked into one Criterion
 # binary.
 .SECONDEXPANSION:
-$(BUILD)/tests/%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard tests/%/*.c)) $(BUILD)/libskald.a
+$(BUILD)/tests/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tests/$$*/*.c))) $(BUILD)/libskald.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(BUILD)/libskald.a $(LDLIBS) -lcriterion
 
-$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libskald.a
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libskald.a
+	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libskald.a $(LDLIBS)
 
-$(BUILD)/examples/%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard examples/%/*.c)) $(BUILD)/libskald.a
+$(BUILD)/examples/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard examples/$$*/*.c))) $(BUILD)/libskald.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(BUILD)/libskald.a $(LDLIBS)
 
-$(BUILD)/skald: $(TOOL_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libskald.a
+$(BUILD)/skald: $(TOOL_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libskald.a
 	$(CC) $(LDFLAGS) -rdynamic -o $@ $(filter %.o,$^) $(BUILD)/libskald.a $(LDLIBS)
 
 deps:
