@@ -254,7 +254,7 @@ static void child_failed(skald_actor_t *a, skald_ref_t child, int err)
 static void restart(skald_actor_t *a, unsigned max, unsigned window_ms)
 {
 	skald__actor_ext_t *x = a->ext;
-	uint64_t now = skald__now_ms();
+	uint64_t now = skald__mono_ms();
 	if (now - x->window_start_ms > window_ms) {
 		x->window_start_ms = now;
 		x->restarts = 0;
@@ -365,6 +365,8 @@ void skald__actor_terminate(skald_actor_t *a, int reason)
 	}
 	if ((a->flags & AF_INITED) && a->behavior->stop != NULL)
 		a->behavior->stop(a, a->state, reason);
+	if (a->behavior->free_arg != NULL)
+		a->behavior->free_arg(a->arg);
 	a->flags |= AF_TERMINATED;
 	a->flags &= ~AF_STOP_REQ;
 	x = a->ext; /* the stop callback may have created it */
@@ -432,6 +434,36 @@ void skald__actor_free(skald_actor_t *a)
 	}
 	skald__slot_free(&a->thread->sys->slots, a->ref.actor);
 	free(a);
+}
+
+void skald__actor_pause(skald_actor_t *a)
+{
+	a->flags |= AF_PAUSED;
+}
+
+void skald__actor_resume(skald_actor_t *a)
+{
+	if (!(a->flags & AF_PAUSED))
+		return;
+	a->flags &= ~AF_PAUSED;
+	if (a->flags & (AF_RUNNING | AF_TERMINATED))
+		return; /* the turn under way goes on by itself */
+	/* Messages that arrived while paused are still queued: look again. */
+	int idle = 0;
+	if (atomic_compare_exchange_strong(&a->sched, &idle, 1))
+		skald__schedule(a);
+}
+
+skald_actor_t *skald__actor_local(skald_system_t *sys, skald_ref_t ref)
+{
+	skald__slot_t *slot;
+	skald_actor_t *a = skald__slot_pin(sys, ref, &slot);
+	if (a == NULL)
+		return NULL;
+	skald__slot_unpin(slot);
+	/* Only the owning thread frees an actor, so on that thread the pointer
+	 * outlives the pin. */
+	return a->thread == skald__current ? a : NULL;
 }
 
 void skald__actor_after_callback(skald_actor_t *a)

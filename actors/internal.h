@@ -24,6 +24,9 @@
 
 typedef struct skald__thread_s skald__thread_t;
 
+/* Upper layers that keep a context per scheduler thread. */
+enum { SKALD__LAYER_JOURNAL = 0, SKALD__LAYERS };
+
 /* What an envelope carries. */
 enum {
 	ENV_USER = 0,     /* a user message; corr != 0 for an ask */
@@ -115,6 +118,13 @@ struct skald__thread_s {
 	skald_actor_t *actors;   /* live actors of this thread */
 	uint64_t next_ask_id;
 	bool shutting_down;
+	/* Per-thread contexts of upper layers (the journal's handle and write
+	 * batcher), created lazily on this thread and finished in phase 2 of
+	 * the graceful stop, while the loop still runs. */
+	struct {
+		void *ctx;
+		void (*fini)(void *ctx);
+	} layer[SKALD__LAYERS];
 	_Atomic uint64_t delivered; /* written by this thread only */
 	_Atomic uint64_t late_replies;
 	char pad[64];
@@ -143,6 +153,7 @@ struct skald_system_s {
 	unsigned nthreads;
 	unsigned budget;
 	char name[64];
+	char *journal_uri; /* NULL: SKALD_JOURNAL, else memory://default */
 	skald__thread_t *threads;
 	skald__slots_t slots;
 	_Atomic unsigned next_thread; /* round-robin placement */
@@ -190,7 +201,7 @@ void skald__schedule(skald_actor_t *a);
 void skald__thread_wake_cb(uv_async_t *h);
 void skald__thread_runner_cb(uv_idle_t *h);
 void skald__rq_drain_free(skald__thread_t *t);
-uint64_t skald__now_ms(void);
+uint64_t skald__mono_ms(void);
 
 /* actor.c */
 skald__actor_ext_t *skald__ext(skald_actor_t *a);
@@ -201,6 +212,13 @@ void skald__actor_fail(skald_actor_t *a, int err);
 void skald__actor_terminate(skald_actor_t *a, int reason);
 void skald__actor_after_callback(skald_actor_t *a);
 void skald__actor_free(skald_actor_t *a);
+/* Holds a's mailbox (nothing is handled, messages wait) until resume. Owner
+ * thread only. */
+void skald__actor_pause(skald_actor_t *a);
+void skald__actor_resume(skald_actor_t *a);
+/* The live actor behind ref if it lives on the calling thread, else NULL.
+ * The pointer stays valid until the caller returns to the loop. */
+skald_actor_t *skald__actor_local(skald_system_t *sys, skald_ref_t ref);
 int skald__refset_add(skald__refset_t *s, skald_ref_t r);
 int skald__refset_del(skald__refset_t *s, skald_ref_t r);
 int skald__refset_has(const skald__refset_t *s, skald_ref_t r);

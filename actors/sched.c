@@ -26,7 +26,7 @@ _Thread_local skald__thread_t *skald__current;
 /* Actors handled per runner callback before the loop polls for I/O. */
 #define TURNS_PER_POLL 512
 
-uint64_t skald__now_ms(void)
+uint64_t skald__mono_ms(void)
 {
 	return uv_hrtime() / 1000000u;
 }

@@ -68,6 +68,12 @@ static void shutdown_thread(skald__thread_t *t)
 	uv_mutex_unlock(&sys->stop_lock);
 
 	skald__rq_drain_free(t);
+	for (int i = 0; i < SKALD__LAYERS; i++) {
+		if (t->layer[i].fini != NULL)
+			t->layer[i].fini(t->layer[i].ctx);
+		t->layer[i].ctx = NULL;
+		t->layer[i].fini = NULL;
+	}
 	if (t->actors != NULL)
 		SKALD_LOG(SKALD_LOG_ERROR, "thread %u: actors left after shutdown", t->index);
 	uv_idle_stop(&t->runner);
@@ -118,8 +124,13 @@ int skald_system_new(const skald_config_t *cfg, skald_system_t **out)
 	sys->nthreads = n;
 	sys->budget = cfg->budget ? cfg->budget : 64;
 	snprintf(sys->name, sizeof sys->name, "%s", cfg->name ? cfg->name : "skald");
+	if (cfg->journal != NULL && (sys->journal_uri = strdup(cfg->journal)) == NULL) {
+		free(sys);
+		return SKALD_ENOMEM;
+	}
 	int rc = skald__slots_init(&sys->slots);
 	if (rc < 0) {
+		free(sys->journal_uri);
 		free(sys);
 		return rc;
 	}
@@ -128,6 +139,7 @@ int skald_system_new(const skald_config_t *cfg, skald_system_t **out)
 	sys->threads = calloc(n, sizeof *sys->threads);
 	if (sys->threads == NULL) {
 		skald__slots_fini(&sys->slots);
+		free(sys->journal_uri);
 		free(sys);
 		return SKALD_ENOMEM;
 	}
@@ -166,6 +178,7 @@ void skald_system_stop(skald_system_t *sys)
 	uv_cond_destroy(&sys->stop_cond);
 	uv_mutex_destroy(&sys->stop_lock);
 	free(sys->threads);
+	free(sys->journal_uri);
 	free(sys);
 }
 

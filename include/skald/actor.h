@@ -141,14 +141,19 @@ typedef struct skald_behavior_s {
 	/* Bytes of state allocated with the actor, zeroed before init. */
 	size_t state_size;
 	/* Runs on the actor's thread before any message. arg is the pointer
-	 * given to spawn; it is borrowed and passed again on every restart, so
-	 * it must outlive the actor. Optional. */
+	 * given to spawn, passed again on every restart; it must outlive the
+	 * actor (see free_arg). Optional. */
 	int (*init)(skald_actor_t *self, void *state, void *arg);
 	/* Handles one message. Required. */
 	int (*receive)(skald_actor_t *self, void *state, const skald_msg_t *msg);
 	/* Runs once when the actor stops (and before a restart), with 0 for a
 	 * normal stop or the reason. Must release what init acquired. Optional. */
 	void (*stop)(skald_actor_t *self, void *state, int reason);
+
+	/* If set, the actor owns its spawn argument: free_arg(arg) runs once,
+	 * on the actor's thread, after its final stop (not on restarts). When
+	 * spawn fails the caller still owns arg. Optional. */
+	void (*free_arg)(void *arg);
 
 	/* Supervision of this actor's children. Called on this actor's thread
 	 * when a child fails with err; NULL means SKALD_RESTART. */
@@ -172,6 +177,10 @@ typedef struct skald_config_s {
 	unsigned budget;
 	/* Node name used in logs and, later, in the cluster. NULL: "skald". */
 	const char *name;
+	/* The journal of this system's persistent entities (see entity.h), as
+	 * a URI (copied). NULL: the environment variable SKALD_JOURNAL, or
+	 * "memory://default" when that is unset. */
+	const char *journal;
 } skald_config_t;
 
 /*
