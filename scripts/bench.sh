@@ -26,7 +26,7 @@ bytes_of() { awk -v f="$2" '$1 == f { for (i = 2; i <= NF; i++) if ($i ~ /^bytes
 run skald local.skald "$build/bench/local" "$scale"
 [[ -x "$build/bench/caf_local" ]] && run caf local.caf "$build/bench/caf_local" "$scale"
 if [[ -f "$build/bench/local.beam" ]]; then
-	run erlang local.erl erl -noshell +S 2 -pa "$build/bench" -eval "local:main([\"$scale\"])" -s init stop
+	run erlang local.erl erl -noshell +S 2 +P 4194304 -pa "$build/bench" -run local main "$scale"
 fi
 
 echo
@@ -49,3 +49,6 @@ for peer in caf erl; do
 	[[ -n "$s" && -n "$p" ]] && awk -v s="$s" -v p="$p" -v peer="$peer" \
 		'BEGIN { printf "ratio %-10s skald/%-6s bytes_per_actor %.2fx\n", "spawn", peer, s / p }'
 done
+
+echo
+run skald-journal journal.skald "$build/bench/journal" --scale "$scale"
