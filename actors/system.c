@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "actors/internal.h"
 
 static uint64_t random_node_id(void)
@@ -117,6 +119,9 @@ int skald_system_new(const skald_config_t *cfg, skald_system_t **out)
 	}
 	if (n > 1024)
 		return SKALD_EINVAL;
+	/* jansson seeds its hash function on the first object created; doing
+	 * it here keeps scheduler threads from racing to do it. */
+	json_object_seed(0);
 	skald_system_t *sys = calloc(1, sizeof *sys);
 	if (sys == NULL)
 		return SKALD_ENOMEM;

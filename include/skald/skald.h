@@ -6,5 +6,8 @@
 
 #include "error.h"
 #include "actor.h"
+#include "journal.h"
+#include "store.h"
+#include "entity.h"
 
 #endif /* SKALD_H */

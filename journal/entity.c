@@ -1,0 +1,531 @@
+/*
+ * journal/entity.c - persistent actors: recovery, persist, snapshots.
+ *
+ * An entity is an actor whose behaviour is `entity_behavior` below; the
+ * user's entity type is driven from it. While recovering or while a write is
+ * in flight the actor's mailbox is paused, so commands wait in order without
+ * being copied anywhere.
+ *
+ * Journal callbacks arrive on the entity's loop but outside its turns, and
+ * possibly after it stopped or restarted. Each operation therefore carries
+ * the entity's reference and a token drawn at init: a callback whose entity
+ * is gone, or whose token is stale, only frees its own memory.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "journal/journal_int.h"
+#include "journal/writer.h"
+#include "skald/entity.h"
+
+/* The spawn argument, owned by the actor (free_arg). */
+typedef struct {
+	const skald_entity_type_t *type;
+	size_t id_off; /* the id inside pid, after "NAME-" */
+	char pid[];
+} entity_arg_t;
+
+typedef struct {
+	const entity_arg_t *arg;
+	void *state; /* the user's state */
+	uint64_t seq;
+	uint64_t snap_seq;
+	uint64_t token;
+	skald__writer_t *w;
+	bool ready;
+	struct persist_s *pw; /* the write in flight */
+} entity_t;
+
+/* Common head of every operation in flight. */
+typedef struct {
+	skald_system_t *sys;
+	skald_ref_t ref;
+	uint64_t token;
+} op_t;
+
+typedef struct persist_s {
+	skald__pwrite_t pw;
+	op_t op;
+	skald_persist_fn cb;
+	void *cb_arg;
+	size_t n;
+	skald_event_t events[];
+} persist_t;
+
+static _Thread_local uint64_t next_token;
+
+static const skald_behavior_t entity_behavior;
+
+static entity_t *entity_of(const skald_actor_t *self)
+{
+	if (self == NULL || self->behavior != &entity_behavior)
+		return NULL;
+	return self->state;
+}
+
+/* The entity an operation belongs to, if it is still the same life. */
+static skald_actor_t *op_owner(const op_t *op, entity_t **e)
+{
+	skald_actor_t *a = skald__actor_local(op->sys, op->ref);
+	if (a == NULL || (a->flags & AF_TERMINATED))
+		return NULL;
+	*e = a->state;
+	return (*e)->token == op->token ? a : NULL;
+}
+
+static void op_set(op_t *op, skald_actor_t *a, const entity_t *e)
+{
+	op->sys = a->thread->sys;
+	op->ref = a->ref;
+	op->token = e->token;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Snapshots                                                                 */
+
+typedef struct {
+	op_t op;
+	skald_snapshot_t snap;
+	char pid[];
+} snapshot_op_t;
+
+static void snapshot_saved(skald_journal_t *j, int status, void *arg)
+{
+	snapshot_op_t *s = arg;
+	if (status < 0)
+		SKALD_LOG(SKALD_LOG_WARN, "%s: snapshot at seq %llu not saved: %s (%s)", s->pid,
+		          (unsigned long long)s->snap.seq, skald_strerror(status),
+		          skald_journal_errmsg(j));
+	json_decref(s->snap.data);
+	free(s);
+}
+
+static int save_snapshot(skald_actor_t *a, entity_t *e)
+{
+	const skald_entity_type_t *t = e->arg->type;
+	if (t->snapshot == NULL || t->restore == NULL)
+		return SKALD_EUNSUPPORTED;
+	json_t *data = NULL;
+	int rc = t->snapshot(e->state, &data);
+	if (rc < 0 || data == NULL) {
+		SKALD_LOG(SKALD_LOG_WARN, "%s: the snapshot callback failed: %s", e->arg->pid,
+		          skald_strerror(rc));
+		json_decref(data);
+		return rc < 0 ? rc : SKALD_EENCODE;
+	}
+	size_t len = strlen(e->arg->pid) + 1;
+	snapshot_op_t *s = malloc(sizeof *s + len);
+	if (s == NULL) {
+		json_decref(data);
+		return SKALD_ENOMEM;
+	}
+	op_set(&s->op, a, e);
+	memcpy(s->pid, e->arg->pid, len);
+	s->snap = (skald_snapshot_t){s->pid, e->seq, t->snapshot_version ? t->snapshot_version : 1,
+	                             data, 0};
+	rc = skald_journal_snapshot_save(skald__writer_journal(e->w), &s->snap, snapshot_saved, s);
+	if (rc < 0) {
+		snapshot_saved(skald__writer_journal(e->w), rc, s);
+		return rc;
+	}
+	e->snap_seq = e->seq;
+	return 0;
+}
+
+int skald_entity_snapshot(skald_actor_t *self)
+{
+	entity_t *e = entity_of(self);
+	if (e == NULL || !e->ready)
+		return SKALD_EINVAL;
+	return save_snapshot(self, e);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Recovery                                                                  */
+
+static void recovery_failed(skald_actor_t *a, entity_t *e, int rc, const char *what)
+{
+	SKALD_LOG(SKALD_LOG_ERROR, "%s: recovery failed while %s: %s (%s)", e->arg->pid, what,
+	          skald_strerror(rc), skald_journal_errmsg(skald__writer_journal(e->w)));
+	skald__actor_terminate(a, rc);
+}
+
+static void recovery_done(skald_actor_t *a, entity_t *e)
+{
+	e->ready = true;
+	if (e->arg->type->recovered != NULL)
+		e->arg->type->recovered(a, e->state);
+	if (!(a->flags & AF_TERMINATED) && e->pw == NULL)
+		skald__actor_resume(a);
+	skald__actor_after_callback(a);
+}
+
+static void highest_cb(skald_journal_t *j, int status, uint64_t seq, void *arg)
+{
+	op_t *op = arg;
+	entity_t *e;
+	skald_actor_t *a = op_owner(op, &e);
+	free(op);
+	if (a == NULL)
+		return;
+	if (status < 0) {
+		recovery_failed(a, e, status, "reading the highest seq");
+		return;
+	}
+	/* Events may have been deleted up to the highest: new writes must
+	 * still follow it. */
+	if (seq > e->seq)
+		e->seq = seq;
+	recovery_done(a, e);
+}
+
+static int replay_cb(skald_journal_t *j, const skald_event_t *events, size_t n, void *arg)
+{
+	op_t *op = arg;
+	entity_t *e;
+	skald_actor_t *a = op_owner(op, &e);
+	if (a == NULL)
+		return SKALD_ECANCELED;
+	for (size_t i = 0; i < n; i++) {
+		int rc = e->arg->type->apply(e->state, &events[i]);
+		if (rc < 0) {
+			SKALD_LOG(SKALD_LOG_ERROR, "%s: apply failed on seq %llu (%s): %s",
+			          e->arg->pid, (unsigned long long)events[i].seq, events[i].type,
+			          skald_strerror(rc));
+			return rc;
+		}
+		e->seq = events[i].seq;
+	}
+	return 0;
+}
+
+static void replay_done(skald_journal_t *j, int status, void *arg)
+{
+	op_t *op = arg;
+	entity_t *e;
+	skald_actor_t *a = op_owner(op, &e);
+	if (a == NULL) {
+		free(op);
+		return;
+	}
+	if (status < 0) {
+		free(op);
+		recovery_failed(a, e, status, "replaying events");
+		return;
+	}
+	int rc = skald_journal_highest(j, e->arg->pid, highest_cb, op);
+	if (rc < 0) {
+		free(op);
+		recovery_failed(a, e, rc, "reading the highest seq");
+	}
+}
+
+static void replay_from_snapshot(skald_actor_t *a, entity_t *e, op_t *op)
+{
+	skald_journal_t *j = skald__writer_journal(e->w);
+	int rc = skald_journal_read(j, e->arg->pid, e->seq + 1, SKALD_SEQ_MAX, SKALD_SEQ_MAX,
+	                            replay_cb, replay_done, op);
+	if (rc < 0) {
+		free(op);
+		recovery_failed(a, e, rc, "starting the replay");
+	}
+}
+
+static void snapshot_loaded(skald_journal_t *j, int status, const skald_snapshot_t *snap,
+                            void *arg)
+{
+	op_t *op = arg;
+	entity_t *e;
+	skald_actor_t *a = op_owner(op, &e);
+	if (a == NULL) {
+		free(op);
+		return;
+	}
+	/* A failed load fails recovery: the events before the snapshot may
+	 * have been deleted, so starting from nothing would be wrong. */
+	if (status < 0) {
+		free(op);
+		recovery_failed(a, e, status, "loading the snapshot");
+		return;
+	}
+	if (snap != NULL) {
+		int rc = e->arg->type->restore(e->state, snap->data, snap->version);
+		if (rc < 0) {
+			free(op);
+			recovery_failed(a, e, rc, "restoring the snapshot");
+			return;
+		}
+		e->seq = e->snap_seq = snap->seq;
+	}
+	replay_from_snapshot(a, e, op);
+}
+
+static void recover(skald_actor_t *a, entity_t *e)
+{
+	op_t *op = malloc(sizeof *op);
+	if (op == NULL) {
+		recovery_failed(a, e, SKALD_ENOMEM, "starting");
+		return;
+	}
+	op_set(op, a, e);
+	skald_journal_t *j = skald__writer_journal(e->w);
+	const skald_entity_type_t *t = e->arg->type;
+	if (t->restore != NULL && (skald_journal_caps(j) & SKALD_CAP_SNAPSHOTS)) {
+		int rc = skald_journal_snapshot_load(j, e->arg->pid, SKALD_SEQ_MAX, snapshot_loaded,
+		                                     op);
+		if (rc < 0) {
+			free(op);
+			recovery_failed(a, e, rc, "loading the snapshot");
+		}
+		return;
+	}
+	replay_from_snapshot(a, e, op);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The actor                                                                 */
+
+static int entity_init(skald_actor_t *self, void *state, void *arg)
+{
+	entity_t *e = state;
+	const entity_arg_t *ea = arg;
+	int rc = 0;
+	e->arg = ea;
+	e->token = ++next_token;
+	e->w = skald__writer_get(self->thread, &rc);
+	if (e->w == NULL)
+		return rc;
+	e->state = calloc(1, ea->type->state_size ? ea->type->state_size : 1);
+	if (e->state == NULL)
+		return SKALD_ENOMEM;
+	if (ea->type->init != NULL && (rc = ea->type->init(e->state, ea->pid + ea->id_off)) < 0)
+		return rc;
+	/* Commands wait in the mailbox until recovery completes. The first
+	 * journal callback comes on a later loop pass, after init returns. */
+	skald__actor_pause(self);
+	recover(self, e);
+	return 0;
+}
+
+static int entity_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+{
+	entity_t *e = state;
+	return e->arg->type->command(self, e->state, msg);
+}
+
+static void entity_stop(skald_actor_t *self, void *state, int reason)
+{
+	entity_t *e = state;
+	/* A write still in flight completes into nothing: its token is stale
+	 * once this life ends (restart draws a new one). */
+	e->pw = NULL;
+	e->token = 0;
+	if (e->state != NULL) {
+		if (e->arg->type->fini != NULL)
+			e->arg->type->fini(e->state);
+		free(e->state);
+		e->state = NULL;
+	}
+}
+
+static const skald_behavior_t entity_behavior = {
+	.state_size = sizeof(entity_t),
+	.init = entity_init,
+	.receive = entity_receive,
+	.stop = entity_stop,
+	.free_arg = free,
+};
+
+static int make_arg(skald_system_t *sys, const skald_entity_type_t *type, const char *id,
+                    entity_arg_t **out)
+{
+	if (type == NULL || type->name == NULL || type->name[0] == '\0' || type->command == NULL ||
+	    type->apply == NULL || id == NULL || id[0] == '\0')
+		return SKALD_EINVAL;
+	const skald_store_t *store;
+	char err[256];
+	int rc = skald__registry_find(skald__journal_uri(sys), &store, err, sizeof err);
+	if (rc < 0) {
+		SKALD_LOG(SKALD_LOG_ERROR, "entity %s-%s: %s", type->name, id, err);
+		return rc;
+	}
+	size_t nl = strlen(type->name), il = strlen(id);
+	entity_arg_t *ea = malloc(sizeof *ea + nl + 1 + il + 1);
+	if (ea == NULL)
+		return SKALD_ENOMEM;
+	ea->type = type;
+	ea->id_off = nl + 1;
+	memcpy(ea->pid, type->name, nl);
+	ea->pid[nl] = '-';
+	memcpy(ea->pid + nl + 1, id, il + 1);
+	*out = ea;
+	return 0;
+}
+
+int skald_entity_spawn(skald_system_t *sys, const skald_entity_type_t *type, const char *id,
+                       const skald_spawn_opts_t *opts, skald_ref_t *out)
+{
+	entity_arg_t *ea;
+	if (sys == NULL || out == NULL)
+		return SKALD_EINVAL;
+	int rc = make_arg(sys, type, id, &ea);
+	if (rc < 0)
+		return rc;
+	if ((rc = skald_spawn(sys, &entity_behavior, ea, opts, out)) < 0)
+		free(ea);
+	return rc;
+}
+
+int skald_entity_spawn_child(skald_actor_t *self, const skald_entity_type_t *type,
+                             const char *id, const skald_spawn_opts_t *opts, skald_ref_t *out)
+{
+	entity_arg_t *ea;
+	if (self == NULL || out == NULL)
+		return SKALD_EINVAL;
+	int rc = make_arg(self->thread->sys, type, id, &ea);
+	if (rc < 0)
+		return rc;
+	if ((rc = skald_spawn_child(self, &entity_behavior, ea, opts, out)) < 0)
+		free(ea);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Persist                                                                   */
+
+static void persist_free(persist_t *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		free((char *)p->events[i].type);
+		json_decref(p->events[i].data);
+	}
+	free((char *)p->pw.w.persistence_id);
+	free(p);
+}
+
+static void persisted(skald__pwrite_t *pw, int status)
+{
+	persist_t *p = (persist_t *)pw;
+	entity_t *e;
+	skald_actor_t *a = op_owner(&p->op, &e);
+	if (a == NULL || e->pw != p) {
+		persist_free(p);
+		return;
+	}
+	e->pw = NULL;
+	int failed = 0;
+	if (status == 0) {
+		for (size_t i = 0; i < p->n; i++) {
+			int rc = e->arg->type->apply(e->state, &p->events[i]);
+			e->seq = p->events[i].seq;
+			if (rc < 0 && !failed) {
+				SKALD_LOG(SKALD_LOG_ERROR, "%s: apply failed on seq %llu (%s): %s",
+				          e->arg->pid, (unsigned long long)p->events[i].seq,
+				          p->events[i].type, skald_strerror(rc));
+				failed = rc;
+			}
+		}
+	} else if (status == SKALD_ECONFLICT) {
+		SKALD_LOG(SKALD_LOG_WARN,
+		          "%s: another writer appended after seq %llu first; stopping this one "
+		          "(its state no longer reflects the journal)",
+		          e->arg->pid, (unsigned long long)p->pw.w.expected_seq);
+	} else if (status != SKALD_EREJECTED) {
+		SKALD_LOG(SKALD_LOG_ERROR, "%s: journal write failed: %s; stopping", e->arg->pid,
+		          skald_strerror(status));
+	}
+	if (p->cb != NULL)
+		p->cb(a, e->state, status, p->cb_arg);
+	persist_free(p);
+	if (a->flags & AF_TERMINATED)
+		return;
+	if (status != 0 && status != SKALD_EREJECTED) {
+		skald__actor_terminate(a, status);
+		return;
+	}
+	if (failed) {
+		skald__actor_fail(a, failed);
+	} else if (status == 0) {
+		const skald_entity_type_t *t = e->arg->type;
+		if (t->snapshot_every > 0 && e->seq - e->snap_seq >= t->snapshot_every)
+			save_snapshot(a, e);
+	}
+	if (e->pw == NULL)
+		skald__actor_resume(a);
+	skald__actor_after_callback(a);
+}
+
+int skald_persist_all(skald_actor_t *self, const skald_new_event_t *events, size_t n,
+                      skald_persist_fn cb, void *arg)
+{
+	entity_t *e = entity_of(self);
+	if (e == NULL || events == NULL || n == 0)
+		return SKALD_EINVAL;
+	if (e->pw != NULL || !e->ready)
+		return SKALD_EBUSY;
+	for (size_t i = 0; i < n; i++)
+		if (events[i].type == NULL || events[i].type[0] == '\0' ||
+		    !json_is_object(events[i].data))
+			return SKALD_EINVAL;
+	persist_t *p = calloc(1, sizeof *p + n * sizeof p->events[0]);
+	if (p == NULL)
+		return SKALD_ENOMEM;
+	/* The record outlives the entity if it stops meanwhile: it owns its
+	 * copy of the persistence id and of the type names. */
+	char *pid = strdup(e->arg->pid);
+	if (pid == NULL) {
+		free(p);
+		return SKALD_ENOMEM;
+	}
+	uint64_t writer = self->ref.node ^ ((uint64_t)self->ref.actor << 32 | self->ref.incarnation);
+	for (size_t i = 0; i < n; i++) {
+		char *type = strdup(events[i].type);
+		if (type == NULL) {
+			p->n = i;
+			for (size_t k = 0; k < i; k++)
+				p->events[k].data = NULL; /* not ours yet */
+			free(pid);
+			p->pw.w.persistence_id = NULL;
+			persist_free(p);
+			return SKALD_ENOMEM;
+		}
+		p->events[i] = (skald_event_t){pid, e->seq + i + 1, type,
+		                               events[i].version ? events[i].version : 1,
+		                               events[i].data, 0, writer, 0};
+	}
+	p->n = n;
+	p->pw.w = (skald_write_t){pid, e->seq, p->events, n, 0};
+	p->pw.done = persisted;
+	op_set(&p->op, self, e);
+	p->cb = cb;
+	p->cb_arg = arg;
+	e->pw = p;
+	skald__actor_pause(self);
+	skald__writer_submit(e->w, &p->pw);
+	return 0;
+}
+
+int skald_persist(skald_actor_t *self, const char *type, int version, json_t *data,
+                  skald_persist_fn cb, void *arg)
+{
+	skald_new_event_t ev = {type, version, data};
+	return skald_persist_all(self, &ev, 1, cb, arg);
+}
+
+const char *skald_entity_pid(const skald_actor_t *self)
+{
+	entity_t *e = entity_of(self);
+	return e != NULL ? e->arg->pid : NULL;
+}
+
+const char *skald_entity_id(const skald_actor_t *self)
+{
+	entity_t *e = entity_of(self);
+	return e != NULL ? e->arg->pid + e->arg->id_off : NULL;
+}
+
+uint64_t skald_entity_seq(const skald_actor_t *self)
+{
+	entity_t *e = entity_of(self);
+	return e != NULL ? e->seq : 0;
+}

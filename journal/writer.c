@@ -1,0 +1,174 @@
+/*
+ * journal/writer.c - per-thread journal handle and write batching (see
+ * writer.h).
+ */
+#include <stdlib.h>
+
+#include "journal/writer.h"
+
+/* Writes per journal call: bounds the size of one transaction. */
+#define MAX_BATCH 4096
+
+struct skald__writer_s {
+	skald__thread_t *thread;
+	skald_journal_t *j;
+	uv_idle_t flush; /* runs the flush on the next loop pass */
+	skald__pwrite_t *head, *tail;
+	size_t queued;
+	bool inflight;
+	bool closing;
+	int closes; /* handles still closing */
+};
+
+const char *skald__journal_uri(const skald_system_t *sys)
+{
+	if (sys->journal_uri != NULL)
+		return sys->journal_uri;
+	const char *env = getenv("SKALD_JOURNAL");
+	return env != NULL && env[0] != '\0' ? env : "memory://default";
+}
+
+static void flush(skald__writer_t *w);
+static void flush_cb(uv_idle_t *h);
+
+static void append_cb(skald_journal_t *j, int status, skald_write_t *writes, size_t n, void *arg)
+{
+	skald__writer_t *w = arg;
+	skald__pwrite_t **batch = (skald__pwrite_t **)(writes + n);
+	for (size_t i = 0; i < n; i++)
+		batch[i]->done(batch[i], writes[i].status);
+	free(writes);
+	w->inflight = false;
+	flush(w);
+}
+
+static void flush(skald__writer_t *w)
+{
+	if (w->inflight || w->queued == 0)
+		return;
+	size_t n = w->queued < MAX_BATCH ? w->queued : MAX_BATCH;
+	/* One allocation: the store's array, then the records in the same
+	 * order, so the completion finds its records without a lookup. */
+	skald_write_t *writes = malloc(n * (sizeof *writes + sizeof(skald__pwrite_t *)));
+	if (writes == NULL) {
+		/* Try again on the next pass rather than fail the writes. */
+		uv_idle_start(&w->flush, flush_cb);
+		return;
+	}
+	skald__pwrite_t **batch = (skald__pwrite_t **)(writes + n);
+	for (size_t i = 0; i < n; i++) {
+		skald__pwrite_t *pw = w->head;
+		w->head = pw->next;
+		pw->next = NULL;
+		writes[i] = pw->w;
+		writes[i].status = 0;
+		batch[i] = pw;
+	}
+	if (w->head == NULL)
+		w->tail = NULL;
+	w->queued -= n;
+	int rc = skald_journal_append(w->j, writes, n, append_cb, w);
+	if (rc < 0) {
+		SKALD_LOG(SKALD_LOG_ERROR, "journal append refused: %s (%s)", skald_strerror(rc),
+		          skald_journal_errmsg(w->j));
+		for (size_t i = 0; i < n; i++)
+			batch[i]->done(batch[i], rc);
+		free(writes);
+		return;
+	}
+	w->inflight = true;
+}
+
+static void flush_cb(uv_idle_t *h)
+{
+	skald__writer_t *w = h->data;
+	uv_idle_stop(h);
+	flush(w);
+}
+
+void skald__writer_submit(skald__writer_t *w, skald__pwrite_t *pw)
+{
+	pw->next = NULL;
+	if (w->tail == NULL)
+		w->head = pw;
+	else
+		w->tail->next = pw;
+	w->tail = pw;
+	w->queued++;
+	if (w->closing) {
+		/* Only during shutdown: nobody is left to wait for it. */
+		w->head = w->tail = NULL;
+		w->queued = 0;
+		pw->done(pw, SKALD_ECLOSED);
+		return;
+	}
+	if (!w->inflight)
+		uv_idle_start(&w->flush, flush_cb);
+}
+
+skald_journal_t *skald__writer_journal(skald__writer_t *w)
+{
+	return w->j;
+}
+
+static void writer_free_if_closed(skald__writer_t *w)
+{
+	if (--w->closes == 0)
+		free(w);
+}
+
+static void idle_closed(uv_handle_t *h)
+{
+	writer_free_if_closed(h->data);
+}
+
+static void journal_closed(skald_journal_t *j, void *arg)
+{
+	writer_free_if_closed(arg);
+}
+
+/* Phase 2 of the graceful stop: every entity is gone, so queued writes have
+ * no one to confirm; in-flight ones complete inside the close. */
+static void writer_fini(void *ctx)
+{
+	skald__writer_t *w = ctx;
+	w->closing = true;
+	skald__pwrite_t *pw;
+	while ((pw = w->head) != NULL) {
+		w->head = pw->next;
+		pw->done(pw, SKALD_ECLOSED);
+	}
+	w->tail = NULL;
+	w->queued = 0;
+	w->closes = 2;
+	uv_idle_stop(&w->flush);
+	uv_close((uv_handle_t *)&w->flush, idle_closed);
+	if (skald_journal_close(w->j, journal_closed, w) < 0)
+		writer_free_if_closed(w);
+}
+
+skald__writer_t *skald__writer_get(skald__thread_t *t, int *err)
+{
+	skald__writer_t *w = t->layer[SKALD__LAYER_JOURNAL].ctx;
+	if (w != NULL)
+		return w;
+	w = calloc(1, sizeof *w);
+	if (w == NULL) {
+		*err = SKALD_ENOMEM;
+		return NULL;
+	}
+	const char *uri = skald__journal_uri(t->sys);
+	int rc = skald_journal_open(&t->loop, uri, &w->j);
+	if (rc < 0) {
+		SKALD_LOG(SKALD_LOG_ERROR, "cannot open the journal: %s", skald_journal_open_errmsg());
+		free(w);
+		*err = rc;
+		return NULL;
+	}
+	w->thread = t;
+	uv_idle_init(&t->loop, &w->flush);
+	w->flush.data = w;
+	t->layer[SKALD__LAYER_JOURNAL].ctx = w;
+	t->layer[SKALD__LAYER_JOURNAL].fini = writer_fini;
+	return w;
+}

@@ -1,0 +1,43 @@
+/*
+ * journal/writer.h - each scheduler thread's journal handle and the write
+ * batching of its entities. Never installed.
+ *
+ * Entities queue their atomic writes here instead of calling the journal
+ * themselves. The writer sends everything queued in one skald_journal_append
+ * (one round trip, one transaction), keeps at most one append in flight, and
+ * while it is in flight collects the next batch: the slower the store, the
+ * larger the batches. Each entity has at most one write in flight, so its
+ * own writes are confirmed in order.
+ */
+#ifndef SKALD_JOURNAL_WRITER_H
+#define SKALD_JOURNAL_WRITER_H
+
+#include "actors/internal.h"
+#include "skald/journal.h"
+
+typedef struct skald__writer_s skald__writer_t;
+
+/* One queued atomic write. The writer fills `w` for the store; `done` runs
+ * on the thread's loop exactly once with the write's status, and owns the
+ * record from then on. */
+typedef struct skald__pwrite_s {
+	struct skald__pwrite_s *next;
+	skald_write_t w;
+	void (*done)(struct skald__pwrite_s *pw, int status);
+} skald__pwrite_t;
+
+/* The journal URI of sys: its config, else SKALD_JOURNAL, else
+ * memory://default. Borrowed. */
+const char *skald__journal_uri(const skald_system_t *sys);
+
+/* The writer of the calling scheduler thread t, opened on first use.
+ * NULL with *err set (and a log line) if the journal cannot be opened. */
+skald__writer_t *skald__writer_get(skald__thread_t *t, int *err);
+
+/* The journal handle behind w, for reads and snapshots. */
+skald_journal_t *skald__writer_journal(skald__writer_t *w);
+
+/* Queues pw; it is sent with the next batch. Never fails. */
+void skald__writer_submit(skald__writer_t *w, skald__pwrite_t *pw);
+
+#endif /* SKALD_JOURNAL_WRITER_H */
