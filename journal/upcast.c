@@ -86,6 +86,17 @@ int skald__upcast(skald_event_t *ev)
 		pthread_rwlock_unlock(&lock);
 		if (fn == NULL)
 			return 0;
+		/* Stores may share one tree between readers (the memory store
+		 * does): an upcaster, which may rewrite in place, gets a copy
+		 * of its own. The store releases whatever ev->data holds after
+		 * the batch, so the shared reference is dropped here. */
+		if (__atomic_load_n(&ev->data->refcount, __ATOMIC_ACQUIRE) > 1) {
+			json_t *own = json_deep_copy(ev->data);
+			if (own == NULL)
+				return SKALD_ENOMEM;
+			json_decref(ev->data);
+			ev->data = own;
+		}
 		/* The upcaster runs without the lock: it may be slow, and it
 		 * may even register further upcasters. */
 		int version = ev->version;

@@ -14,10 +14,13 @@
  * callback runs before the call returns and every callback runs on its own
  * handle's loop. Streamed reads take one batch per loop iteration.
  *
- * Events are stored as compact JSON text: encoding at append is what tells a
- * rejected event from a storable one (as a real backend would), readers get
- * their own decoded copy that no other thread can touch, and text is smaller
- * than a jansson tree.
+ * Events are stored as private, frozen jansson trees: append copies the
+ * caller's data (the copy is what tells a rejected event from a storable
+ * one: jansson refuses invalid UTF-8, NaN and infinities, as a real backend
+ * would), and no code ever modifies a stored tree. Readers get a new
+ * reference to it, with no copy and no parsing; jansson's reference counts
+ * are atomic, so readers on several threads may hold one tree at once. The
+ * journal front copies a tree before an upcaster rewrites it (upcast.c).
  */
 #include <limits.h>
 #include <pthread.h>
@@ -37,8 +40,7 @@
 /* The shared data                                                           */
 
 typedef struct stored_s {
-	char *text; /* compact JSON of data; NULL once deleted */
-	size_t len;
+	json_t *data; /* frozen; NULL once deleted */
 	const char *type; /* interned in the database */
 	int version;
 	int64_t timestamp;
@@ -50,8 +52,7 @@ typedef struct snaprec_s {
 	uint64_t seq;
 	int64_t timestamp;
 	int version;
-	char *text;
-	size_t len;
+	json_t *data; /* frozen */
 } snaprec_t;
 
 /* One persistence id. Never freed while its database lives, so handles may
@@ -234,9 +235,9 @@ static void db_free(db_t *db)
 		if (s == NULL)
 			continue;
 		for (uint64_t k = 0; k < s->highest; k++)
-			free(s->events[k].text);
+			json_decref(s->events[k].data);
 		for (size_t k = 0; k < s->nsnaps; k++)
-			free(s->snaps[k].text);
+			json_decref(s->snaps[k].data);
 		free(s->events);
 		free(s->snaps);
 		free(s->id);
@@ -387,7 +388,7 @@ static void decref_events(skald_event_t *ev, size_t n)
 static int decode_event(const stream_t *s, uint64_t seq, skald_event_t *out)
 {
 	const stored_t *st = &s->events[seq - 1];
-	json_t *data = json_loadb(st->text, st->len, JSON_ALLOW_NUL, NULL);
+	json_t *data = json_incref(st->data);
 	if (data == NULL)
 		return SKALD_EDECODE;
 	*out = (skald_event_t){
@@ -655,21 +656,74 @@ static void mem_fini(void *state)
 	m->evbuf = NULL;
 }
 
-/* Encodes data, which must be a JSON object. Returns NULL if it cannot be
- * stored (then the write is rejected). */
-static char *encode(const json_t *data, size_t *len)
+/* Nesting deeper than this is refused, as jansson's encoder refuses it. */
+#define MAX_DEPTH 2048
+
+/* A private copy of v, or NULL if v cannot be stored as JSON text: a string
+ * or key that is not valid UTF-8 (possible through jansson's _nocheck
+ * functions), or nesting deeper than MAX_DEPTH. Constructors of jansson
+ * validate as they build, so copying is also the check. */
+static json_t *copy_valid(const json_t *v, int depth)
+{
+	if (depth > MAX_DEPTH)
+		return NULL;
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: {
+		json_t *o = json_object();
+		if (o == NULL)
+			return NULL;
+		for (void *it = json_object_iter((json_t *)v); it != NULL;
+		     it = json_object_iter_next((json_t *)v, it)) {
+			json_t *c = copy_valid(json_object_iter_value(it), depth + 1);
+			if (c == NULL ||
+			    json_object_setn_new(o, json_object_iter_key(it),
+			                         json_object_iter_key_len(it), c) != 0) {
+				json_decref(o);
+				return NULL;
+			}
+		}
+		return o;
+	}
+	case JSON_ARRAY: {
+		json_t *a = json_array();
+		if (a == NULL)
+			return NULL;
+		for (size_t i = 0; i < json_array_size(v); i++) {
+			json_t *c = copy_valid(json_array_get(v, i), depth + 1);
+			if (c == NULL || json_array_append_new(a, c) != 0) {
+				json_decref(a);
+				return NULL;
+			}
+		}
+		return a;
+	}
+	case JSON_STRING:
+		return json_stringn(json_string_value(v), json_string_length(v));
+	case JSON_INTEGER:
+		return json_integer(json_integer_value(v));
+	case JSON_REAL:
+		return json_real(json_real_value(v));
+	case JSON_TRUE:
+	case JSON_FALSE:
+	case JSON_NULL:
+		/* Singletons in jansson: never freed, safe to share. */
+		return (json_t *)v;
+	}
+	return NULL;
+}
+
+/* The stored form of data, which must be a JSON object. Returns NULL if it
+ * cannot be stored (then the write is rejected). */
+static json_t *freeze(const json_t *data)
 {
 	if (!json_is_object(data))
 		return NULL;
-	char *text = json_dumps(data, JSON_COMPACT);
-	if (text)
-		*len = strlen(text);
-	return text;
+	return copy_valid(data, 0);
 }
 
-/* Applies one encoded write. Caller holds the db lock. On success the texts
- * move into the database (set to NULL in texts). */
-static int apply_write(mem_t *m, skald_write_t *w, char **texts, size_t *lens)
+/* Applies one frozen write. Caller holds the db lock. On success the trees
+ * move into the database (set to NULL in frozen). */
+static int apply_write(mem_t *m, skald_write_t *w, json_t **frozen)
 {
 	db_t *db = m->db;
 	stream_t *s = stream_find(db, w->persistence_id, hash_str(w->persistence_id));
@@ -697,8 +751,7 @@ static int apply_write(mem_t *m, skald_write_t *w, char **texts, size_t *lens)
 		skald_event_t *e = &w->events[i];
 		uint64_t offset = ++db->loglen;
 		s->events[highest + i] = (stored_t){
-		        .text = texts[i],
-		        .len = lens[i],
+		        .data = frozen[i],
 		        .type = type_intern(db, e->type),
 		        .version = e->version,
 		        .timestamp = e->timestamp,
@@ -706,7 +759,7 @@ static int apply_write(mem_t *m, skald_write_t *w, char **texts, size_t *lens)
 		        .offset = offset,
 		};
 		db->log[offset - 1] = (logent_t){s, highest + 1 + i};
-		texts[i] = NULL;
+		frozen[i] = NULL;
 		e->offset = offset;
 	}
 	s->highest = highest + n;
@@ -723,23 +776,21 @@ static int mem_append(void *state, skald_write_t *writes, size_t nwrites, skald_
 	for (size_t w = 0; w < nwrites; w++)
 		total += writes[w].nevents;
 	op_t *op = op_new(OP_APPEND, arg);
-	char **texts = calloc(total, sizeof *texts);
-	size_t *lens = calloc(total, sizeof *lens);
-	if (op == NULL || texts == NULL || lens == NULL) {
+	json_t **frozen = calloc(total, sizeof *frozen);
+	if (op == NULL || frozen == NULL) {
 		free(op);
-		free(texts);
-		free(lens);
+		free(frozen);
 		return SKALD_ENOMEM;
 	}
-	/* Encode outside the lock: it is the costly part, and a rejection
-	 * needs no shared state. */
+	/* Copy outside the lock: it is the costly part, and a rejection needs
+	 * no shared state. */
 	size_t base = 0;
 	for (size_t w = 0; w < nwrites; w++) {
 		skald_write_t *wr = &writes[w];
 		wr->status = 0;
 		for (size_t i = 0; i < wr->nevents && wr->status == 0; i++) {
-			texts[base + i] = encode(wr->events[i].data, &lens[base + i]);
-			if (texts[base + i] == NULL) {
+			frozen[base + i] = freeze(wr->events[i].data);
+			if (frozen[base + i] == NULL) {
 				skald_journal_set_errmsg(
 				        m->j, "append to \"%s\" rejected: event seq %llu (%s) %s",
 				        wr->persistence_id, (unsigned long long)wr->events[i].seq,
@@ -757,14 +808,13 @@ static int mem_append(void *state, skald_write_t *writes, size_t nwrites, skald_
 	for (size_t w = 0; w < nwrites; w++) {
 		skald_write_t *wr = &writes[w];
 		if (wr->status == 0)
-			wr->status = apply_write(m, wr, texts + base, lens + base);
+			wr->status = apply_write(m, wr, frozen + base);
 		base += wr->nevents;
 	}
 	pthread_mutex_unlock(&m->db->lock);
 	for (size_t i = 0; i < total; i++)
-		free(texts[i]);
-	free(texts);
-	free(lens);
+		json_decref(frozen[i]);
+	free(frozen);
 	op->u.append.cb = cb;
 	op->u.append.writes = writes;
 	op->u.append.n = nwrites;
@@ -832,8 +882,8 @@ static int mem_delete_to(void *state, const char *pid, uint64_t to, skald_done_f
 		/* Mark, and free the text: the entry stays for its offset and
 		 * the highest seq, which must survive deletion. */
 		for (uint64_t seq = s->deleted_to + 1; seq <= to; seq++) {
-			free(s->events[seq - 1].text);
-			s->events[seq - 1].text = NULL;
+			json_decref(s->events[seq - 1].data);
+			s->events[seq - 1].data = NULL;
 		}
 		if (to > s->deleted_to)
 			s->deleted_to = to;
@@ -866,9 +916,8 @@ static int mem_snapshot_save(void *state, skald_snapshot_t *snap, skald_done_fn 
 	if (op == NULL)
 		return SKALD_ENOMEM;
 	op->done = cb;
-	size_t len = 0;
-	char *text = encode(snap->data, &len);
-	if (text == NULL) {
+	json_t *frozen = freeze(snap->data);
+	if (frozen == NULL) {
 		skald_journal_set_errmsg(m->j,
 		                         "snapshot of \"%s\" at seq %llu rejected: data is not "
 		                         "an encodable JSON object",
@@ -884,18 +933,18 @@ static int mem_snapshot_save(void *state, skald_snapshot_t *snap, skald_done_fn 
 		op->status = SKALD_ENOMEM;
 	} else {
 		size_t i = snap_lower(s, snap->seq);
-		snaprec_t rec = {snap->seq, snap->timestamp, snap->version, text, len};
+		snaprec_t rec = {snap->seq, snap->timestamp, snap->version, frozen};
 		if (i < s->nsnaps && s->snaps[i].seq == snap->seq) {
-			free(s->snaps[i].text);
+			json_decref(s->snaps[i].data);
 		} else {
 			memmove(&s->snaps[i + 1], &s->snaps[i], (s->nsnaps - i) * sizeof *s->snaps);
 			s->nsnaps++;
 		}
 		s->snaps[i] = rec;
-		text = NULL;
+		frozen = NULL;
 	}
 	pthread_mutex_unlock(&m->db->lock);
-	free(text);
+	json_decref(frozen);
 	defer(m, op);
 	return 0;
 }
@@ -918,7 +967,7 @@ static int mem_snapshot_load(void *state, const char *pid, uint64_t max_seq, ska
 		size_t i = max_seq == SKALD_SEQ_MAX ? s->nsnaps : snap_lower(s, max_seq + 1);
 		if (i > 0) {
 			const snaprec_t *r = &s->snaps[i - 1];
-			json_t *data = json_loadb(r->text, r->len, JSON_ALLOW_NUL, NULL);
+			json_t *data = json_incref(r->data);
 			if (data == NULL) {
 				op->status = SKALD_EDECODE;
 			} else {
@@ -937,7 +986,7 @@ static int mem_snapshot_load(void *state, const char *pid, uint64_t max_seq, ska
 static void snap_remove(stream_t *s, size_t lo, size_t hi)
 {
 	for (size_t i = lo; i < hi; i++)
-		free(s->snaps[i].text);
+		json_decref(s->snaps[i].data);
 	memmove(&s->snaps[lo], &s->snaps[hi], (s->nsnaps - hi) * sizeof *s->snaps);
 	s->nsnaps -= hi - lo;
 }
