@@ -385,7 +385,7 @@ void skald__actor_terminate(skald_actor_t *a, int reason)
 		while ((e = x->stash_head) != NULL) {
 			x->stash_head = (skald__env_t *)atomic_load_explicit(&e->node.next,
 			                                                     memory_order_relaxed);
-			skald__env_dispose(sys, a->ref, e);
+			skald__env_dispose(sys, a->ref, e, SKALD_ENOACTOR);
 		}
 		x->stash_tail = NULL;
 	}
@@ -400,7 +400,7 @@ void skald__actor_terminate(skald_actor_t *a, int reason)
 			if (e->kind == ENV_WATCH)
 				skald__down_send(sys, e->sender, a->ref, reason);
 			else
-				skald__env_dispose(sys, a->ref, e);
+				skald__env_dispose(sys, a->ref, e, SKALD_ENOACTOR);
 			continue;
 		}
 		/* Pins are drained, so a half-done push finishes at once. */

@@ -117,10 +117,49 @@ int skald_ask(skald_actor_t *self, skald_ref_t to, uint32_t type, void *payload,
 	if (x->asks != NULL)
 		x->asks->prev = k;
 	x->asks = k;
-	uv_timer_start(&k->h, timeout_cb, timeout_ms, 0);
 	e->corr = k->id;
 	e->payload = payload;
-	skald__send(self->thread->sys, to, e);
+	rc = skald__deliver(self->thread->sys, to, e);
+	if (rc < 0) {
+		/* Not sent, so not pending: the caller keeps the payload. */
+		skald__env_release(e);
+		ask_unlink(k);
+		uv_close((uv_handle_t *)&k->h, close_cb);
+		return rc;
+	}
+	uv_timer_start(&k->h, timeout_cb, timeout_ms, 0);
+	return 0;
+}
+
+int skald__ask_pending(skald_actor_t *self, uint64_t timeout_ms, skald_reply_fn cb, void *arg,
+                       uint64_t *corr)
+{
+	if (self == NULL || cb == NULL || corr == NULL)
+		return SKALD_EINVAL;
+	if (skald__current != self->thread)
+		return SKALD_ENOTOWNER;
+	skald__actor_ext_t *x = skald__ext(self);
+	if (x == NULL)
+		return SKALD_ENOMEM;
+	skald__ask_t *k = calloc(1, sizeof *k);
+	if (k == NULL)
+		return SKALD_ENOMEM;
+	int rc = uv_timer_init(&self->thread->loop, &k->h);
+	if (rc < 0) {
+		free(k);
+		return rc;
+	}
+	k->h.data = k;
+	k->owner = self;
+	k->id = ++self->thread->next_ask_id;
+	k->cb = cb;
+	k->arg = arg;
+	k->next = x->asks;
+	if (x->asks != NULL)
+		x->asks->prev = k;
+	x->asks = k;
+	uv_timer_start(&k->h, timeout_cb, timeout_ms, 0);
+	*corr = k->id;
 	return 0;
 }
 
@@ -135,8 +174,10 @@ int skald_reply(skald_actor_t *self, const skald_msg_t *request, uint32_t type, 
 	if (e == NULL)
 		return SKALD_ENOMEM;
 	e->corr = request->ask_id;
-	skald__send(self->thread->sys, request->sender, e);
-	return 0;
+	int rc = skald__deliver(self->thread->sys, request->sender, e);
+	if (rc < 0)
+		skald__env_release(e);
+	return rc;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -155,6 +155,7 @@ struct skald_system_s {
 	char name[64];
 	char *journal_uri; /* NULL: SKALD_JOURNAL, else memory://default */
 	skald__thread_t *threads;
+	struct skald__net_s *net; /* NULL until skald_remote_start */
 	skald__slots_t slots;
 	_Atomic unsigned next_thread; /* round-robin placement */
 	_Atomic int stopping;
@@ -192,9 +193,19 @@ void skald__slot_free(skald__slots_t *s, uint32_t index);
 /* sched.c */
 skald__env_t *skald__env_new(uint16_t kind, uint32_t type, skald_ref_t sender, void *payload);
 void skald__env_free(skald__env_t *e);
-void skald__env_dispose(skald_system_t *sys, skald_ref_t to, skald__env_t *e);
-/* Delivers e to `to`, or disposes of it as a dead letter. Never fails. */
+/* Frees e as a dead letter for `to`, telling who needs to know: an asker
+ * (ask failed with `reason`), a watcher (down with `reason`), a failed child
+ * (stop). */
+void skald__env_dispose(skald_system_t *sys, skald_ref_t to, skald__env_t *e, int reason);
+/* Delivers e to `to`: 0 when e was consumed (delivered, sent to the network,
+ * or disposed of as a dead letter), or a negative code when it was not
+ * (remote only: SKALD_EQUEUEFULL, SKALD_ENOCODEC, SKALD_EENCODE,
+ * SKALD_EPROTO for an oversized message); then the caller still owns e. */
+int skald__deliver(skald_system_t *sys, skald_ref_t to, skald__env_t *e);
+/* skald__deliver, disposing of e as a dead letter if it fails. */
 void skald__send(skald_system_t *sys, skald_ref_t to, skald__env_t *e);
+/* Frees e but not its payload, which stays the caller's. */
+void skald__env_release(skald__env_t *e);
 void skald__send_sys(skald_system_t *sys, skald_ref_t to, uint16_t kind, skald_ref_t sender,
                      int64_t arg);
 void skald__schedule(skald_actor_t *a);
@@ -223,6 +234,11 @@ int skald__refset_add(skald__refset_t *s, skald_ref_t r);
 int skald__refset_del(skald__refset_t *s, skald_ref_t r);
 int skald__refset_has(const skald__refset_t *s, skald_ref_t r);
 void skald__refset_fini(skald__refset_t *s);
+
+/* remote/net.c: the remote half of skald__deliver (to.node is not ours). */
+int skald__remote_send(skald_system_t *sys, skald_ref_t to, skald__env_t *e);
+/* Stops the network thread; after the schedulers are joined. */
+void skald__remote_stop(skald_system_t *sys);
 
 /* ask.c */
 void skald__ask_complete(skald_actor_t *a, skald__env_t *e);

@@ -57,7 +57,12 @@ void skald__env_free(skald__env_t *e)
 	free(e);
 }
 
-void skald__env_dispose(skald_system_t *sys, skald_ref_t to, skald__env_t *e)
+void skald__env_release(skald__env_t *e)
+{
+	free(e);
+}
+
+void skald__env_dispose(skald_system_t *sys, skald_ref_t to, skald__env_t *e, int reason)
 {
 	char b1[48], b2[48];
 	switch (e->kind) {
@@ -70,7 +75,7 @@ void skald__env_dispose(skald_system_t *sys, skald_ref_t to, skald__env_t *e)
 			skald__env_t *f = skald__env_new(ENV_ASK_FAIL, 0, to, NULL);
 			if (f != NULL) {
 				f->corr = e->corr;
-				f->arg = SKALD_ENOACTOR;
+				f->arg = reason;
 				skald__send(sys, e->sender, f);
 			}
 		}
@@ -79,7 +84,7 @@ void skald__env_dispose(skald_system_t *sys, skald_ref_t to, skald__env_t *e)
 		atomic_fetch_add_explicit(&sys->dead_letters, 1, memory_order_relaxed);
 		break;
 	case ENV_WATCH:
-		skald__down_send(sys, e->sender, to, SKALD_ENOACTOR);
+		skald__down_send(sys, e->sender, to, reason);
 		break;
 	case ENV_FAILED:
 		/* The parent is gone: nobody can decide, so the child stops. */
@@ -134,19 +139,33 @@ void skald__schedule(skald_actor_t *a)
 		uv_async_send(&t->wake);
 }
 
-void skald__send(skald_system_t *sys, skald_ref_t to, skald__env_t *e)
+int skald__deliver(skald_system_t *sys, skald_ref_t to, skald__env_t *e)
 {
+	if (to.node != sys->node)
+		return skald__remote_send(sys, to, e);
 	skald__slot_t *slot;
 	skald_actor_t *a = skald__slot_pin(sys, to, &slot);
 	if (a == NULL) {
-		skald__env_dispose(sys, to, e);
-		return;
+		skald__env_dispose(sys, to, e, SKALD_ENOACTOR);
+		return 0;
 	}
 	skald__mpsc_push(&a->mailbox, &e->node);
 	int idle = 0;
 	if (atomic_load(&a->sched) == 0 && atomic_compare_exchange_strong(&a->sched, &idle, 1))
 		skald__schedule(a);
 	skald__slot_unpin(slot);
+	return 0;
+}
+
+void skald__send(skald_system_t *sys, skald_ref_t to, skald__env_t *e)
+{
+	int rc = skald__deliver(sys, to, e);
+	if (rc < 0) {
+		char b[48];
+		SKALD_LOG(SKALD_LOG_WARN, "message type %u to %s dropped: %s", e->type,
+		          skald_ref_str(to, b, sizeof b), skald_strerror(rc));
+		skald__env_dispose(sys, to, e, rc);
+	}
 }
 
 void skald__send_sys(skald_system_t *sys, skald_ref_t to, uint16_t kind, skald_ref_t sender,
@@ -191,7 +210,7 @@ static skald__env_t *next_env(skald_actor_t *a, int *retry)
 		case ENV_DOWN:
 			x = skald__ext(a);
 			if (x == NULL) {
-				skald__env_dispose(a->thread->sys, a->ref, e);
+				skald__env_dispose(a->thread->sys, a->ref, e, SKALD_ENOACTOR);
 				continue;
 			}
 			atomic_store_explicit(&e->node.next, NULL, memory_order_relaxed);

@@ -178,6 +178,7 @@ void skald_system_stop(skald_system_t *sys)
 		uv_async_send(&sys->threads[i].wake);
 	for (unsigned i = 0; i < sys->nthreads; i++)
 		uv_thread_join(&sys->threads[i].tid);
+	skald__remote_stop(sys);
 	skald_system_shutdown(sys);
 	skald__slots_fini(&sys->slots);
 	uv_cond_destroy(&sys->stop_cond);
@@ -243,8 +244,10 @@ int skald_system_tell(skald_system_t *sys, skald_ref_t to, uint32_t type, void *
 	skald__env_t *e = skald__env_new(ENV_USER, type, SKALD_REF_NULL, payload);
 	if (e == NULL)
 		return SKALD_ENOMEM;
-	skald__send(sys, to, e);
-	return 0;
+	int rc = skald__deliver(sys, to, e);
+	if (rc < 0)
+		skald__env_release(e);
+	return rc;
 }
 
 int skald_tell(skald_actor_t *self, skald_ref_t to, uint32_t type, void *payload)
@@ -256,6 +259,8 @@ int skald_tell(skald_actor_t *self, skald_ref_t to, uint32_t type, void *payload
 	skald__env_t *e = skald__env_new(ENV_USER, type, self->ref, payload);
 	if (e == NULL)
 		return SKALD_ENOMEM;
-	skald__send(self->thread->sys, to, e);
-	return 0;
+	int rc = skald__deliver(self->thread->sys, to, e);
+	if (rc < 0)
+		skald__env_release(e);
+	return rc;
 }

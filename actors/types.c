@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "actors/internal.h"
+#include "skald/remote.h"
 
 #define MAX_TYPES 4096
 
@@ -27,13 +28,20 @@ static const skald_msgtype_t down_type = {
 	.free = down_free,
 };
 
+static const skald_msgtype_t node_type = {
+	.name = "skald.node",
+	.free = down_free,
+};
+
 static void init_once(void)
 {
 	if (uv_mutex_init(&lock) != 0)
 		abort();
-	/* Id 0 is never valid; id 1 is SKALD_TYPE_DOWN. */
+	/* Id 0 is never valid; the built-in types come first, at the ids
+	 * their headers promise. */
 	atomic_store(&types[SKALD_TYPE_DOWN], &down_type);
-	atomic_store(&ntypes, SKALD_TYPE_DOWN + 1);
+	atomic_store(&types[SKALD_TYPE_NODE], &node_type);
+	atomic_store(&ntypes, SKALD_TYPE_NODE + 1);
 }
 
 static int same_def(const skald_msgtype_t *a, const skald_msgtype_t *b)

@@ -39,7 +39,14 @@ extern "C" {
 	XX(ESCHEMA, -5022, "the store's schema is older than this build: run `skald migrate`")    \
 	XX(EEXISTS, -5023, "already exists")                                                       \
 	XX(EBUSY, -5024, "busy: an operation of that kind is already in flight")                   \
-	XX(EUNSUPPORTED, -5025, "not supported by this store")
+	XX(EUNSUPPORTED, -5025, "not supported by this store")                                     \
+	XX(EQUEUEFULL, -5026, "the outbound queue to that node is full")                           \
+	XX(ENODEDOWN, -5027, "the node is down or unreachable")                                    \
+	XX(EAUTH, -5028, "handshake refused: wrong cluster secret")                                \
+	XX(ECLUSTER, -5029, "handshake refused: another cluster name")                             \
+	XX(EVERSION, -5030, "handshake refused: unsupported protocol version")                     \
+	XX(EPROTO, -5031, "protocol error: malformed, oversized or unexpected frame")              \
+	XX(ENOCODEC, -5032, "the message type has no codec and cannot cross nodes")
 
 typedef enum {
 #define XX(name, value, msg) SKALD_##name = value,

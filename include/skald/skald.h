@@ -7,6 +7,7 @@
 #include "error.h"
 #include "actor.h"
 #include "journal.h"
+#include "remote.h"
 #include "store.h"
 #include "entity.h"
 
