@@ -121,14 +121,14 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void phase(skald_system_t *sys, skald_ref_t pong, const char *label, long n, long w)
+static void phase(skald_system_t *sys, skald_ref_t target, const char *label, long n, long w)
 {
 	uv_mutex_t lock;
 	uv_cond_t cond;
 	atomic_int done = 0;
 	uv_mutex_init(&lock);
 	uv_cond_init(&cond);
-	job = (client_t){.pong = pong, .n = n, .window = w, .lock = &lock, .cond = &cond,
+	job = (client_t){.pong = target, .n = n, .window = w, .lock = &lock, .cond = &cond,
 	                 .done = &done};
 	job.sent_at = malloc((size_t)n * sizeof *job.sent_at);
 	job.rtt = malloc((size_t)n * sizeof *job.rtt);
