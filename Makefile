@@ -113,6 +113,20 @@ install: lib
 	if [ -n "$(TOOL_BIN)" ]; then install -d $(DESTDIR)$(PREFIX)/bin && \
 		install -m 755 $(TOOL_BIN) $(DESTDIR)$(PREFIX)/bin/; fi
 
+# libFuzzer targets (tests/fuzz/*.c) against an instrumented library, each
+# run for FUZZ_SECONDS; corpora are kept in build-fuzz/corpus/.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@bash scripts/deps.sh --fuzz
+	@$(MAKE) --no-print-directory CC=clang BUILD=build-fuzz \
+		OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libskald.a
+	@mkdir -p build-fuzz/fuzz
+	@for t in tests/fuzz/*.c; do \
+		clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude -I. \
+			$$t build-fuzz/libskald.a $(LDLIBS) -o build-fuzz/fuzz/$$(basename $$t .c) || exit 1; \
+	done
+	@bash scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
 format:
 	clang-format -i $$(find include actors journal stores projections tools examples tests bench \
 		-name '*.[ch]' 2>/dev/null)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs every Debian package Skald needs to build, test and benchmark.
 # Idempotent and unattended: returns at once when everything is present.
-# Usage: scripts/deps.sh [--bench]   (--bench adds the peers: CAF, Erlang)
+# Usage: scripts/deps.sh [--bench] [--fuzz]
+#   --bench adds the benchmark peers (CAF, Erlang/OTP)
+#   --fuzz  adds clang's libFuzzer and sanitizer runtimes
 set -euo pipefail
 
 pkgs=(
@@ -11,9 +13,13 @@ pkgs=(
 	libcriterion-dev valgrind
 	postgresql
 )
-if [[ "${1:-}" == "--bench" ]]; then
-	pkgs+=(libcaf-dev erlang-base)
-fi
+for arg in "$@"; do
+	case "$arg" in
+	--bench) pkgs+=(libcaf-dev erlang-base g++) ;;
+	--fuzz) pkgs+=(libclang-rt-14-dev) ;;
+	*) echo "deps.sh: unknown option $arg (known: --bench, --fuzz)" >&2; exit 1 ;;
+	esac
+done
 
 missing=()
 for p in "${pkgs[@]}"; do
