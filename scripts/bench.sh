@@ -52,3 +52,41 @@ done
 
 echo
 run skald-journal journal.skald "$build/bench/journal" --scale "$scale"
+
+# Remote ping-pong: Skald, then raw TCP, CAF and Erlang (bench/peers).
+R=$(awk -v s="$scale" 'BEGIN { n = int(10000 * s); print n < 100 ? 100 : n }')
+N=$(awk -v s="$scale" 'BEGIN { n = int(200000 * s); print n < 1000 ? 1000 : n }')
+W=1000
+echo
+echo "== remote ping-pong R=$R N=$N W=$W" >&2
+"$build/bench/remote_pingpong" -m server -H 127.0.0.1 -p 0 2>"$out/rserver.err" &
+spid=$!
+port=""
+for _ in $(seq 100); do
+	port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$out/rserver.err")
+	[[ -n "$port" ]] && break
+	sleep 0.1
+done
+if [[ -n "$port" ]]; then
+	timeout 120 "$build/bench/remote_pingpong" -m client -H 127.0.0.1 -p "$port" \
+		-r "$R" -n "$N" -w "$W" | sed 's/^/skald  /' | tee "$out/remote.skald"
+fi
+kill "$spid" 2>/dev/null
+wait "$spid" 2>/dev/null
+SKALD_BENCH_OUT="$root/$build/bench" bash bench/peers/remote_run.sh "$R" "$N" "$W" | tee "$out/remote.peers"
+
+# field_of FILE PEER PHASE FIELD: e.g. the mean= of "caf  latency ..."
+field_of() { awk -v p="$2" -v ph="$3" -v f="$4" '$1 == p && $2 == ph { for (i = 3; i <= NF; i++) { if ($i ~ "^" f "=") { sub(f "=", "", $i); print $i } else if (f == "rate" && $(i + 1) == "round-trips/s") print $i } }' "$1"; }
+echo
+echo "ratios (remote; rtt: peer/Skald, above 1 means Skald is faster; rate: Skald/peer)"
+cat "$out/remote.skald" "$out/remote.peers" > "$out/remote.all" 2>/dev/null
+for peer in tcp caf erlang; do
+	sr=$(field_of "$out/remote.all" skald latency mean)
+	pr=$(field_of "$out/remote.all" "$peer" latency mean)
+	[[ -n "$sr" && -n "$pr" ]] && awk -v s="$sr" -v p="$pr" -v peer="$peer" \
+		'BEGIN { printf "ratio latency    rtt_mean %-7s/skald %.2fx (skald %.1f us, %s %.1f us)\n", peer, p / s, s, peer, p }'
+	st=$(field_of "$out/remote.all" skald throughput rate)
+	pt=$(field_of "$out/remote.all" "$peer" throughput rate)
+	[[ -n "$st" && -n "$pt" ]] && awk -v s="$st" -v p="$pt" -v peer="$peer" \
+		'BEGIN { printf "ratio throughput rate     skald/%-7s %.2fx\n", peer, s / p }'
+done
