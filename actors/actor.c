@@ -397,10 +397,12 @@ void skald__actor_terminate(skald_actor_t *a, int reason)
 		n = skald__mpsc_pop(&a->mailbox);
 		if (n != NULL) {
 			skald__env_t *e = (skald__env_t *)n;
-			if (e->kind == ENV_WATCH)
+			if (e->kind == ENV_WATCH) {
 				skald__down_send(sys, e->sender, a->ref, reason);
-			else
+				skald__env_free(e);
+			} else {
 				skald__env_dispose(sys, a->ref, e, SKALD_ENOACTOR);
+			}
 			continue;
 		}
 		/* Pins are drained, so a half-done push finishes at once. */

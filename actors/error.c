@@ -5,6 +5,8 @@
 
 #include "skald/error.h"
 
+static _Thread_local char msgbuf[80], namebuf[48];
+
 const char *skald_strerror(int err)
 {
 	switch (err) {
@@ -16,7 +18,10 @@ const char *skald_strerror(int err)
 		SKALD_ERRNO_MAP(XX)
 #undef XX
 	default:
-		return uv_strerror(err);
+		/* uv_strerror allocates for codes it does not know: use the
+		 * reentrant form into a buffer of this thread. */
+		uv_strerror_r(err, msgbuf, sizeof msgbuf);
+		return msgbuf;
 	}
 }
 
@@ -31,6 +36,7 @@ const char *skald_err_name(int err)
 		SKALD_ERRNO_MAP(XX)
 #undef XX
 	default:
-		return uv_err_name(err);
+		uv_err_name_r(err, namebuf, sizeof namebuf);
+		return namebuf;
 	}
 }

@@ -241,6 +241,10 @@ int skald__remote_send(skald_system_t *sys, skald_ref_t to, skald__env_t *e);
 void skald__remote_stop(skald_system_t *sys);
 
 /* ask.c */
+/* Registers a pending ask (callback, timeout) whose request the caller
+ * sends itself, carrying *corr (lookups through the network thread). */
+int skald__ask_pending(skald_actor_t *self, uint64_t timeout_ms, skald_reply_fn cb, void *arg,
+                       uint64_t *corr);
 void skald__ask_complete(skald_actor_t *a, skald__env_t *e);
 void skald__asks_cancel(skald_actor_t *a);
 

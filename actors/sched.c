@@ -25,6 +25,17 @@ _Thread_local skald__thread_t *skald__current;
 
 /* Actors handled per runner callback before the loop polls for I/O. */
 #define TURNS_PER_POLL 512
+/* How long an idle thread watches its inbound queue before sleeping. */
+#define SPIN_NS 20000
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+}
 
 uint64_t skald__mono_ms(void)
 {
@@ -304,6 +315,19 @@ void skald__thread_runner_cb(uv_idle_t *h)
 	drain_inbound(t);
 	if (t->rq_head != NULL)
 		return;
+	/* Before sleeping, watch the inbound queue for a few microseconds: a
+	 * conversation with another thread (a reply to what was just sent)
+	 * then continues without the cost of a wake-up through the kernel. */
+	uint64_t until = uv_hrtime() + SPIN_NS;
+	do {
+		for (int i = 0; i < 64; i++)
+			cpu_relax();
+		if (!skald__mpsc_empty(&t->inbound)) {
+			drain_inbound(t);
+			if (t->rq_head != NULL)
+				return;
+		}
+	} while (uv_hrtime() < until);
 	/* Announce sleep, then look once more: a sender that pushed before
 	 * seeing the flag is caught here, one that pushed after wakes us. */
 	atomic_store(&t->sleeping, 1);

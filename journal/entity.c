@@ -33,6 +33,8 @@ typedef struct {
 	uint64_t token;
 	skald__writer_t *w;
 	bool ready;
+	bool second_pass; /* recovery: the replay up to the highest seq */
+	uint64_t target;  /* the highest seq the second pass replays to */
 	struct persist_s *pw; /* the write in flight */
 } entity_t;
 
@@ -160,20 +162,40 @@ static void recovery_done(skald_actor_t *a, entity_t *e)
 	skald__actor_after_callback(a);
 }
 
+static int replay_cb(skald_journal_t *j, const skald_event_t *events, size_t n, void *arg);
+static void replay_done(skald_journal_t *j, int status, void *arg);
+
 static void highest_cb(skald_journal_t *j, int status, uint64_t seq, void *arg)
 {
 	op_t *op = arg;
 	entity_t *e;
 	skald_actor_t *a = op_owner(op, &e);
-	free(op);
-	if (a == NULL)
+	if (a == NULL) {
+		free(op);
 		return;
+	}
 	if (status < 0) {
+		free(op);
 		recovery_failed(a, e, status, "reading the highest seq");
 		return;
 	}
-	/* Events may have been deleted up to the highest: new writes must
-	 * still follow it. */
+	/* Events at or below the highest that the replay did not see were
+	 * either written by another incarnation while we replayed, or deleted.
+	 * Replay once more up to this highest to apply the former; what is
+	 * still missing after that was deleted, and new writes must follow
+	 * the highest all the same. */
+	if (seq > e->seq && !e->second_pass) {
+		e->second_pass = true;
+		e->target = seq;
+		int rc = skald_journal_read(j, e->arg->pid, e->seq + 1, seq, SKALD_SEQ_MAX, replay_cb,
+		                            replay_done, op);
+		if (rc < 0) {
+			free(op);
+			recovery_failed(a, e, rc, "replaying events");
+		}
+		return;
+	}
+	free(op);
 	if (seq > e->seq)
 		e->seq = seq;
 	recovery_done(a, e);
@@ -211,6 +233,15 @@ static void replay_done(skald_journal_t *j, int status, void *arg)
 	if (status < 0) {
 		free(op);
 		recovery_failed(a, e, status, "replaying events");
+		return;
+	}
+	if (e->second_pass) {
+		/* Not the highest of now: a write after it must be a conflict
+		 * for us, never a gap we jump. */
+		free(op);
+		if (e->target > e->seq)
+			e->seq = e->target;
+		recovery_done(a, e);
 		return;
 	}
 	int rc = skald_journal_highest(j, e->arg->pid, highest_cb, op);

@@ -174,8 +174,4 @@ skald__cmd_t *skald__frame_new(uint8_t kind, skald_ref_t src, skald_ref_t dst, u
 int skald__registry_start(skald_system_t *sys, skald__net_t *net);
 extern uint32_t skald__t_lookup, skald__t_lookup_reply;
 
-/* ask.c: an ask whose request the caller sends itself (lookups). */
-int skald__ask_pending(skald_actor_t *self, uint64_t timeout_ms, skald_reply_fn cb, void *arg,
-                       uint64_t *corr);
-
 #endif /* SKALD_ACTORS_REMOTE_INT_H */

@@ -100,7 +100,9 @@ int skald_entity_spawn_child(skald_actor_t *self, const skald_entity_type_t *typ
 /*
  * Called on the entity's thread when a persist completes: status 0 after the
  * events were applied, or the write's error (see above). state is the
- * entity's.
+ * entity's. If the entity stops (or restarts) while the write is in flight,
+ * the callback never runs: keep what arg owns in the state and release it
+ * in fini.
  */
 typedef void (*skald_persist_fn)(skald_actor_t *self, void *state, int status, void *arg);
 
