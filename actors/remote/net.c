@@ -8,6 +8,7 @@
  * The network thread writes everything queued for a connection with one
  * uv_write (many frames per system call).
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -486,6 +487,12 @@ int skald_remote_start(skald_system_t *sys, const skald_remote_config_t *cfg)
 	if (strlen(cluster) > SKALD_WIRE_NAME_MAX || cluster[0] == '\0' ||
 	    strlen(sys->name) > SKALD_WIRE_NAME_MAX)
 		return SKALD_EINVAL;
+	/* A peer that closes while we write would otherwise kill the process
+	 * with SIGPIPE; the write's error closes that connection instead. An
+	 * application that installed its own handler keeps it. */
+	struct sigaction old;
+	if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+		signal(SIGPIPE, SIG_IGN);
 	skald__net_t *net = calloc(1, sizeof *net);
 	if (net == NULL)
 		return SKALD_ENOMEM;

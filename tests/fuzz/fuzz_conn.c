@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort(); /* the node stopped accepting: a failure */
 	size_t off = 0;
 	while (off < size) {
-		ssize_t w = write(fd, data + off, size - off);
+		ssize_t w = send(fd, data + off, size - off, MSG_NOSIGNAL);
 		if (w <= 0)
 			break;
 		off += (size_t)w;
