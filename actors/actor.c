@@ -98,6 +98,11 @@ static size_t state_offset(void)
 	return (sizeof(skald_actor_t) + 15) & ~(size_t)15;
 }
 
+void *skald__actor_block(skald_actor_t *a)
+{
+	return (char *)a + state_offset();
+}
+
 static int spawn_on(skald_system_t *sys, skald__thread_t *t, const skald_behavior_t *b,
                     void *arg, skald_ref_t parent, skald_ref_t *out)
 {
@@ -139,10 +144,12 @@ static int spawn_on(skald_system_t *sys, skald__thread_t *t, const skald_behavio
 	atomic_fetch_add_explicit(&sys->spawned, 1, memory_order_relaxed);
 	/* The first turn runs init; queue it like any runnable actor. The
 	 * thread links it into its list of actors then. */
+	/* Once scheduled the actor may run, stop and be freed on its thread
+	 * before this call returns: take the reference first. */
+	*out = a->ref;
 	atomic_store(&a->sched, 1);
 	skald__schedule(a);
 	atomic_fetch_sub(&sys->spawning, 1);
-	*out = a->ref;
 	return 0;
 }
 
@@ -273,6 +280,9 @@ static void restart(skald_actor_t *a, unsigned max, unsigned window_ms)
 		skald__send_sys(a->thread->sys, x->children.v[i], ENV_STOP, a->ref, 0);
 	if (a->behavior->stop != NULL)
 		a->behavior->stop(a, a->state, x->fail_reason);
+	/* The state is the block allocated with the actor, even if a layer
+	 * (entities) pointed a->state at another one for its callbacks. */
+	a->state = a->behavior->state_size ? (char *)a + state_offset() : NULL;
 	if (a->state != NULL)
 		memset(a->state, 0, a->behavior->state_size);
 	a->flags &= ~AF_SUSPENDED;

@@ -218,6 +218,10 @@ uint64_t skald__mono_ms(void);
 skald__actor_ext_t *skald__ext(skald_actor_t *a);
 void skald__dispatch(skald_actor_t *a, skald__env_t *e);
 void skald__actor_link(skald_actor_t *a);
+/* The state block allocated with a (behavior->state_size bytes). A layer
+ * may point a->state elsewhere for the callbacks (entities give theirs the
+ * user's state); the block stays the runtime's. */
+void *skald__actor_block(skald_actor_t *a);
 int skald__actor_init(skald_actor_t *a);
 void skald__actor_fail(skald_actor_t *a, int err);
 void skald__actor_terminate(skald_actor_t *a, int reason);

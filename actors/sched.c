@@ -342,10 +342,12 @@ void skald__thread_runner_cb(uv_idle_t *h)
 void skald__thread_wake_cb(uv_async_t *h)
 {
 	skald__thread_t *t = h->data;
-	atomic_store(&t->sleeping, 0);
-	drain_inbound(t);
-	if (t->rq_head != NULL)
-		runner_start(t);
+	/* Always hand over to the runner: it drains the inbound queue and, if
+	 * there is nothing to do, goes back to sleep through the announce-and-
+	 * recheck handshake. Deciding here, on an empty drain, would leave
+	 * `sleeping` cleared with nobody running, and later senders would
+	 * never wake this thread again. */
+	runner_start(t);
 }
 
 /* At shutdown: frees the actors still queued (all terminated by then). */

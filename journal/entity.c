@@ -58,11 +58,14 @@ static _Thread_local uint64_t next_token;
 
 static const skald_behavior_t entity_behavior;
 
+/* The runtime's wrapper of an entity lives in the actor's state block; the
+ * actor's `state`, which every callback (asks, timers) receives, is the
+ * user's state once init has run. */
 static entity_t *entity_of(const skald_actor_t *self)
 {
 	if (self == NULL || self->behavior != &entity_behavior)
 		return NULL;
-	return self->state;
+	return skald__actor_block((skald_actor_t *)self);
 }
 
 /* The entity an operation belongs to, if it is still the same life. */
@@ -71,7 +74,7 @@ static skald_actor_t *op_owner(const op_t *op, entity_t **e)
 	skald_actor_t *a = skald__actor_local(op->sys, op->ref);
 	if (a == NULL || (a->flags & AF_TERMINATED))
 		return NULL;
-	*e = a->state;
+	*e = entity_of(a);
 	return (*e)->token == op->token ? a : NULL;
 }
 
@@ -318,7 +321,7 @@ static void recover(skald_actor_t *a, entity_t *e)
 
 static int entity_init(skald_actor_t *self, void *state, void *arg)
 {
-	entity_t *e = state;
+	entity_t *e = entity_of(self);
 	const entity_arg_t *ea = arg;
 	int rc = 0;
 	e->arg = ea;
@@ -331,6 +334,8 @@ static int entity_init(skald_actor_t *self, void *state, void *arg)
 		return SKALD_ENOMEM;
 	if (ea->type->init != NULL && (rc = ea->type->init(e->state, ea->pid + ea->id_off)) < 0)
 		return rc;
+	/* From now on every callback of the actor gets the user's state. */
+	self->state = e->state;
 	/* Commands wait in the mailbox until recovery completes. The first
 	 * journal callback comes on a later loop pass, after init returns. */
 	skald__actor_pause(self);
@@ -340,13 +345,13 @@ static int entity_init(skald_actor_t *self, void *state, void *arg)
 
 static int entity_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
 {
-	entity_t *e = state;
+	entity_t *e = entity_of(self);
 	return e->arg->type->command(self, e->state, msg);
 }
 
 static void entity_stop(skald_actor_t *self, void *state, int reason)
 {
-	entity_t *e = state;
+	entity_t *e = entity_of(self);
 	/* A write still in flight completes into nothing: its token is stale
 	 * once this life ends (restart draws a new one). */
 	e->pw = NULL;

@@ -287,10 +287,13 @@ int skald_ask(skald_actor_t *self, skald_ref_t to, uint32_t type, void *payload,
               uint64_t timeout_ms, skald_reply_fn cb, void *arg);
 
 /*
- * Replies to request (a message being handled by self). If the request was
- * an ask, the reply completes it; otherwise it is a plain tell to the sender.
- * A request from outside any actor (null sender) makes the reply a dead
- * letter. Ownership of payload as skald_tell.
+ * Replies to request, a message self received. If the request was an ask,
+ * the reply completes it; otherwise it is a plain tell to the sender. Only
+ * request->sender and request->ask_id are read, so a copy of the request
+ * kept by value may be answered later from any callback of self (an entity
+ * answers once its events are stored). A request from outside any actor
+ * (null sender) makes the reply a dead letter. Ownership of payload as
+ * skald_tell.
  */
 int skald_reply(skald_actor_t *self, const skald_msg_t *request, uint32_t type, void *payload);
 

@@ -26,7 +26,13 @@
  * trip, while each entity still sees its own writes confirmed in order.
  *
  * Threading: as actor.h. Entities are actors: skald_tell, skald_ask,
- * skald_reply, skald_watch and timers work on them as on any actor.
+ * skald_reply, skald_watch and timers work on them as on any actor, and
+ * every callback (command, ask replies, timers) receives the user's state.
+ * Timer and ask callbacks may run while a write is in flight (only the
+ * mailbox is held); a persist from there is then SKALD_EBUSY.
+ *
+ * Use a named store (memory://NAME, a database): an unnamed memory:// is
+ * private to each handle, and every scheduler thread opens its own.
  */
 #ifndef SKALD_ENTITY_H
 #define SKALD_ENTITY_H
