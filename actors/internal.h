@@ -210,6 +210,8 @@ void skald__send_sys(skald_system_t *sys, skald_ref_t to, uint16_t kind, skald_r
                      int64_t arg);
 void skald__schedule(skald_actor_t *a);
 void skald__thread_wake_cb(uv_async_t *h);
+/* Moves the actors other threads made runnable into t's run queue. */
+void skald__thread_drain(skald__thread_t *t);
 void skald__thread_runner_cb(uv_idle_t *h);
 void skald__rq_drain_free(skald__thread_t *t);
 uint64_t skald__mono_ms(void);

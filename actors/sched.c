@@ -294,6 +294,11 @@ static void drain_inbound(skald__thread_t *t)
 		rq_push(t, (skald_actor_t *)((char *)n - offsetof(skald_actor_t, rq)));
 }
 
+void skald__thread_drain(skald__thread_t *t)
+{
+	drain_inbound(t);
+}
+
 void skald__thread_runner_cb(uv_idle_t *h)
 {
 	skald__thread_t *t = h->data;

@@ -52,7 +52,7 @@ static void shutdown_thread(skald__thread_t *t)
 	/* Actors not yet started are known only to the run queues: adopt them
 	 * so that they are terminated with the rest (without a stop callback,
 	 * since init never ran). */
-	skald__thread_wake_cb(&t->wake);
+	skald__thread_drain(t);
 	for (skald__mpsc_node_t *n = t->rq_head; n != NULL;
 	     n = atomic_load_explicit(&n->next, memory_order_relaxed)) {
 		skald_actor_t *a = (skald_actor_t *)((char *)n - offsetof(skald_actor_t, rq));

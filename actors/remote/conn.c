@@ -154,6 +154,10 @@ static void write_cb(uv_write_t *req, int status)
 		skald__conn_close(c, status, uv_strerror(status));
 		return;
 	}
+	if (c->refused && c->wq_head == NULL) {
+		skald__conn_close(c, c->refuse_reason, c->refuse_why);
+		return;
+	}
 	flush(c);
 }
 
@@ -212,11 +216,25 @@ static void send_now(skald__conn_t *c, skald__cmd_t *f)
 	skald__conn_flush_dirty(c->net);
 }
 
+/* Tells the peer why, then closes: reading stops at once, and the close
+ * waits until the REFUSE frame (and what was queued before it, such as our
+ * AUTH) is written, so the peer can log the reason. */
 static void refuse(skald__conn_t *c, int reason, const char *why)
 {
-	send_now(c, skald__frame_new(SKALD_WIRE_REFUSE, SKALD_REF_NULL, SKALD_REF_NULL, 0, reason,
-	                             0, why, strlen(why)));
-	skald__conn_close(c, reason, why);
+	if (c->state == CONN_CLOSING || c->refused)
+		return;
+	skald__cmd_t *f = skald__frame_new(SKALD_WIRE_REFUSE, SKALD_REF_NULL, SKALD_REF_NULL, 0,
+	                                   reason, 0, why, strlen(why));
+	if (f == NULL) {
+		skald__conn_close(c, reason, why);
+		return;
+	}
+	c->refused = true;
+	c->refuse_reason = reason;
+	snprintf(c->refuse_why, sizeof c->refuse_why, "%s", why);
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	skald__conn_queue(c, f);
+	skald__conn_flush_dirty(c->net);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -490,6 +508,15 @@ static void on_frame(skald__conn_t *c, const skald__wire_hdr_t *h, const uint8_t
 		break;
 	case SKALD_WIRE_HEARTBEAT:
 		break;
+	case SKALD_WIRE_REFUSE: {
+		char why[256];
+		size_t k = n < sizeof why - 1 ? n : sizeof why - 1;
+		memcpy(why, p, k);
+		why[k] = '\0';
+		SKALD_LOG(SKALD_LOG_WARN, "node %s closed the connection: %s", c->peer->name, why);
+		skald__conn_close(c, h->arg < 0 ? h->arg : SKALD_EPROTO, why);
+		break;
+	}
 	default:
 		refuse(c, SKALD_EPROTO, "unexpected frame after the handshake");
 		break;
@@ -532,7 +559,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	c->rlen += (size_t)nread;
 	c->last_recv = uv_now(&c->net->loop);
 	size_t off = 0;
-	while (c->state != CONN_CLOSING) {
+	while (c->state != CONN_CLOSING && !c->refused) {
 		skald__wire_hdr_t h;
 		const uint8_t *p;
 		size_t n, used;
@@ -547,7 +574,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		on_frame(c, &h, p, n);
 		off += used;
 	}
-	if (c->state == CONN_CLOSING)
+	if (c->state == CONN_CLOSING || c->refused)
 		return;
 	if (off > 0) {
 		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
