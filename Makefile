@@ -134,4 +134,8 @@ format:
 clean:
 	rm -rf build build-*
 
+# Objects of tests and examples are intermediate files to make: keep them, so
+# that a second build does not redo them.
+.SECONDARY:
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
