@@ -299,6 +299,9 @@ int skald_reply(skald_actor_t *self, const skald_msg_t *request, uint32_t type, 
 
 /*
  * Blocking ask from a thread that is not one of sys's (main, tests, tools).
+ * The request's sender is a short-lived actor that exists only to take the
+ * reply (it counts in the stats like any actor); once the call has returned
+ * it is gone, so a reply after the timeout is a dead letter.
  * On 0, *reply_type and *reply_payload hold the reply; the caller owns the
  * reply payload. Errors as skald_reply_fn's status, and SKALD_ENOTOWNER when
  * called from a scheduler thread. The request payload is consumed, except
