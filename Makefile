@@ -51,7 +51,7 @@ TOOL_SRC := $(wildcard tools/*.c)
 TOOL_BIN := $(if $(TOOL_SRC),$(BUILD)/skald)
 
 .PHONY: all lib check test demo bench install clean deps format fuzz
-all: lib $(TOOL_BIN) $(EXAMPLE_BINS) $(BENCH_BINS)
+all: lib $(TOOL_BIN) $(EXAMPLE_BINS) $(BUILD)/examples/tictactoe_game.so $(BENCH_BINS)
 lib: $(BUILD)/libskald.a $(BUILD)/libskald.so
 
 $(BUILD)/obj/%.o: %.c
@@ -80,8 +80,19 @@ $(BUILD)/examples/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard examp
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(BUILD)/libskald.a $(LDLIBS)
 
+# The whole library, exported (-rdynamic): `skald replay` dlopen()s entity
+# types, which call into libskald from code the tool itself never uses.
 $(BUILD)/skald: $(TOOL_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libskald.a
-	$(CC) $(LDFLAGS) -rdynamic -o $@ $(filter %.o,$^) $(BUILD)/libskald.a $(LDLIBS)
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $(filter %.o,$^) \
+		-Wl,--whole-archive $(BUILD)/libskald.a -Wl,--no-whole-archive $(LDLIBS)
+
+# The tic-tac-toe game type as a shared object, for `skald replay --entity
+# $(BUILD)/examples/tictactoe_game.so:tictactoe_game`. Its libskald symbols
+# are left undefined: the tool that loads it provides them.
+$(BUILD)/examples/tictactoe_game.so: $(BUILD)/obj/examples/tictactoe/game.o \
+		$(BUILD)/obj/examples/tictactoe/protocol.o
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(LDFLAGS) -o $@ $^
 
 deps:
 	@bash scripts/deps.sh
@@ -91,7 +102,7 @@ check: deps
 	@$(MAKE) --no-print-directory all $(TEST_BINS)
 	@bash scripts/check.sh $(BUILD) $(TEST_SUITES)
 
-test: $(TEST_BINS)
+test: $(TEST_BINS) $(TOOL_BIN)
 	@bash scripts/check.sh $(BUILD) $(TEST_SUITES)
 
 demo: deps

@@ -43,5 +43,7 @@ int64_t skald__now_ms(void);
 /* Registration functions of the built-in stores, called once by the registry
  * (journal/registry.c, register_builtins). */
 int skald__store_memory_register(void);
+int skald__store_postgres_register(void);
+int skald__store_mongo_register(void);
 
 #endif /* SKALD_JOURNAL_INT_H */

@@ -30,6 +30,8 @@ static pthread_once_t builtins_once = PTHREAD_ONCE_INIT;
 static void register_builtins(void)
 {
 	(void)skald__store_memory_register();
+	(void)skald__store_postgres_register();
+	(void)skald__store_mongo_register();
 }
 
 static void ensure_builtins(void)

@@ -2,8 +2,14 @@
 # Runs every test suite; used by `make check` and `make test`.
 # Usage: scripts/check.sh BUILD_DIR SUITE...
 #
-# Each suite is one Criterion binary. The store conformance suite runs once
-# per journal URI in SKALD_TEST_STORES (space-separated; memory:// always).
+# Each suite is one Criterion binary. Before the suites, the test servers
+# start on loopback (a throwaway PostgreSQL 15 and FerretDB, the MongoDB-wire
+# server) and get migrated with the `skald` tool; they stop when this script
+# exits. A server that cannot start makes the suites that need it fail: no
+# suite is ever skipped.
+#
+# The store conformance suite runs once per journal URI (memory, PostgreSQL,
+# MongoDB), and the entity suite once on memory and once on PostgreSQL.
 # Every suite runs even when an earlier one failed; the exit status is 1 if
 # any failed. The last line is the plain total: "N passed, N failed".
 set -uo pipefail
@@ -14,12 +20,63 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 cd "$root"
 
-: "${SKALD_TEST_STORES:=memory://conformance}"
 passed=0
 failed=0
 failed_suites=()
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+
+pg_uri=""
+mongo_uri=""
+stop_servers() {
+	[[ -n "$pg_uri" ]] && bash scripts/pg.sh stop check >/dev/null 2>&1
+	[[ -n "$mongo_uri" ]] && bash scripts/ferretdb.sh stop >/dev/null 2>&1
+	rm -f "$log"
+}
+trap stop_servers EXIT
+
+fail_setup() {
+	echo "check: $1" >&2
+	failed=$((failed + 1))
+	failed_suites+=("$1")
+}
+
+# The URI with its password hidden, for logs.
+show() { sed -E 's#//([^:/@]*):[^@]*@#//\1:***@#' <<<"$1"; }
+
+needs() { # needs SUITE...: true if one of them is to run
+	local s t
+	for s in "$@"; do
+		for t in "${suites[@]}"; do [[ "$s" == "$t" ]] && return 0; done
+	done
+	return 1
+}
+
+suites=("$@")
+if needs stores entity postgres tool; then
+	if pg_uri=$(bash scripts/pg.sh start check); then
+		echo "check: PostgreSQL at $(show "$pg_uri")" >&2
+		if ! "$build/skald" migrate --store "$pg_uri" >&2; then
+			fail_setup "PostgreSQL migration"
+		fi
+	else
+		pg_uri=""
+		fail_setup "PostgreSQL did not start (scripts/pg.sh start check)"
+	fi
+fi
+if needs stores mongo tool; then
+	if mongo=$(bash scripts/ferretdb.sh start); then
+		mongo_uri="$mongo/conformance"
+		echo "check: FerretDB at $mongo" >&2
+		if ! "$build/skald" migrate --store "$mongo_uri" >&2; then
+			fail_setup "MongoDB migration"
+		fi
+	else
+		fail_setup "FerretDB did not start (scripts/ferretdb.sh start)"
+	fi
+fi
+# Suites that need a server read it from these; unset, they fail loudly.
+[[ -n "$pg_uri" ]] && export SKALD_TEST_PG="$pg_uri"
+[[ -n "$mongo_uri" ]] && export SKALD_TEST_MONGO="${mongo_uri%/conformance}"
 
 run_suite() {
 	local label=$1
@@ -30,26 +87,21 @@ run_suite() {
 	local line
 	line=$(grep -a 'Synthesis: Tested:' "$log" | tail -1)
 	if [[ -n "$line" ]]; then
-		local p f c
+		local p f
 		p=$(sed -E 's/.*Passing: ([0-9]+).*/\1/' <<<"$line")
 		f=$(sed -E 's/.*Failing: ([0-9]+).*/\1/' <<<"$line")
-		c=$(sed -E 's/.*Crashing: ([0-9]+).*/\1/' <<<"$line")
 		passed=$((passed + p))
 		failed=$((failed + f))
-		# Criterion counts a crash as a failure already; keep c for the log.
-		: "$c"
 	elif [[ $rc -ne 0 ]]; then
 		failed=$((failed + 1))
 	fi
 	if [[ $rc -ne 0 ]]; then
 		failed_suites+=("$label (exit $rc)")
-		if [[ -z "$line" ]]; then
-			echo "suite $label exited $rc without a Criterion summary" >&2
-		fi
+		[[ -z "$line" ]] && echo "suite $label exited $rc without a Criterion summary" >&2
 	fi
 }
 
-for suite in "$@"; do
+for suite in "${suites[@]}"; do
 	bin="$build/tests/$suite"
 	if [[ ! -x "$bin" ]]; then
 		echo "missing test binary $bin" >&2
@@ -57,17 +109,38 @@ for suite in "$@"; do
 		failed_suites+=("$suite (not built)")
 		continue
 	fi
-	if [[ "$suite" == "stores" ]]; then
-		for uri in $SKALD_TEST_STORES; do
-			SKALD_TEST_STORE="$uri" run_suite "stores $uri" "$bin"
-		done
-	else
+	case "$suite" in
+	stores)
+		SKALD_TEST_STORE=memory://conformance run_suite "stores memory" "$bin"
+		if [[ -n "$pg_uri" ]]; then
+			SKALD_TEST_STORE="$pg_uri" run_suite "stores postgres" "$bin"
+		else
+			fail_setup "stores postgres (no server)"
+		fi
+		if [[ -n "$mongo_uri" ]]; then
+			# FerretDB's SQLite backend serializes work: one test at a
+			# time keeps each within the suite's time limits.
+			CRITERION_JOBS=1 SKALD_TEST_STORE="$mongo_uri" run_suite "stores mongodb" "$bin"
+		else
+			fail_setup "stores mongodb (no server)"
+		fi
+		;;
+	entity)
+		run_suite "entity memory" "$bin"
+		if [[ -n "$pg_uri" ]]; then
+			SKALD_TEST_STORE="$pg_uri" run_suite "entity postgres" "$bin"
+		else
+			fail_setup "entity postgres (no server)"
+		fi
+		;;
+	*)
 		run_suite "$suite" "$bin"
-	fi
+		;;
+	esac
 done
 
 if [[ ${#failed_suites[@]} -gt 0 ]]; then
-	echo "failed suites: ${failed_suites[*]}"
+	echo "failed: ${failed_suites[*]}"
 fi
 echo "$passed passed, $failed failed"
 [[ ${#failed_suites[@]} -eq 0 && $failed -eq 0 ]]

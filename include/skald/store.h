@@ -38,6 +38,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <uv.h>
 
@@ -54,8 +55,9 @@ extern "C" {
 #define SKALD_STORE_PRINTF(f, a)
 #endif
 
-/* The ABI this header describes. A table with another abi is refused. */
-#define SKALD_STORE_ABI 1
+/* The ABI this header describes. A table with another abi is refused.
+ * 2: the migrate member. */
+#define SKALD_STORE_ABI 2
 
 /* At most this many schemes per store (unused entries NULL). */
 #define SKALD_STORE_MAX_SCHEMES 4
@@ -166,6 +168,23 @@ typedef struct skald_store_s {
 	                skald_done_fn done, void *arg);
 	int (*list_ids)(void *state, const char *prefix, const char *after, uint64_t max,
 	                skald_ids_fn on_ids, skald_done_fn done, void *arg);
+
+	/*
+	 * Optional (NULL: the store has no schema to migrate). For tools, not
+	 * for the loop: BLOCKS until done, on the calling thread, with no
+	 * handle and no state. Brings the schema of the database named by uri
+	 * (whose scheme is one of schemes) to the version this build needs,
+	 * applying each pending migration in its own transaction, and writes
+	 * one line per migration applied to out; with status_only it changes
+	 * nothing and writes one line per migration, applied or pending. out
+	 * may be NULL (nothing written). Safe to run from several processes at
+	 * once. Returns 0, or a negative code with a message in err (errlen
+	 * bytes) that never repeats a password: SKALD_EURI, SKALD_EBACKEND
+	 * (cannot connect, or a migration failed: it was rolled back),
+	 * SKALD_ESCHEMA (the database holds migrations this build does not
+	 * know), SKALD_ENOMEM.
+	 */
+	int (*migrate)(const char *uri, int status_only, FILE *out, char *err, size_t errlen);
 } skald_store_t;
 
 /*
@@ -186,6 +205,18 @@ int skald_store_register(const skald_store_t *store);
  * into another). Thread-safe.
  */
 const skald_store_t *skald_store_lookup(const char *scheme);
+
+/*
+ * Applies the pending schema migrations of the store named by uri's scheme
+ * (see skald_store_t.migrate), or with status_only lists them, writing one
+ * line per migration to out (may be NULL). BLOCKS: for tools such as
+ * `skald migrate`, never on an actor's loop. uri NULL means SKALD_JOURNAL. A
+ * store without a schema (memory://) has nothing to migrate: 0, and a line
+ * that says so. Returns 0 or a negative code with a message in err (errlen
+ * bytes; may be NULL) that names the mistake: SKALD_EURI, SKALD_ESCHEME, or
+ * the store's (see skald_store_t.migrate). Thread-safe.
+ */
+int skald_store_migrate(const char *uri, int status_only, FILE *out, char *err, size_t errlen);
 
 /*
  * For stores: sets the message skald_journal_errmsg(j) returns, printf-style

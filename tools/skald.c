@@ -1,0 +1,75 @@
+/*
+ * tools/skald.c - the `skald` command-line tool: picks a subcommand from the
+ * table below and runs it. Each subcommand lives in its own file (see
+ * tools/commands.h); adding one is a new file, a declaration and one line
+ * here.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "tools/commands.h"
+
+static const skald_tool_cmd_t commands[] = {
+        {"migrate", "apply the journal store's schema migrations, or list them", cmd_migrate_usage,
+         cmd_migrate},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: skald COMMAND [ARGS]\n\ncommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n`skald help COMMAND` or `skald COMMAND --help` describes one.\n"
+	           "A journal is named by a URI (--store URI, or the environment variable\n"
+	           "SKALD_JOURNAL): postgres://USER:PASSWORD@HOST:PORT/DB or\n"
+	           "mongodb://HOST:PORT/DB. --json prints JSON lines instead of a table.\n"
+	           "\nexit status: 0 done, 1 usage (a flag, a value, an input line, a URI\n"
+	           "scheme), 2 store unreachable or failed, 3 conflict (not at the expected\n"
+	           "seq), 4 not found (a persistence id that never had events).\n");
+}
+
+static const skald_tool_cmd_t *find(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 1;
+	}
+	const char *name = argv[1];
+	if (strcmp(name, "help") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
+		if (argc > 2 && strcmp(name, "help") == 0) {
+			const skald_tool_cmd_t *c = find(argv[2]);
+			if (c != NULL) {
+				fputs(c->usage, stdout);
+				return 0;
+			}
+			fprintf(stderr, "skald: no command \"%s\"\n\n", argv[2]);
+			usage(stderr);
+			return 1;
+		}
+		usage(stdout);
+		return 0;
+	}
+	const skald_tool_cmd_t *c = find(name);
+	if (c == NULL) {
+		fprintf(stderr, "skald: unknown command \"%s\"\n\n", name);
+		usage(stderr);
+		return 1;
+	}
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(c->usage, stdout);
+			return 0;
+		}
+	}
+	return c->run(argc - 1, argv + 1);
+}
