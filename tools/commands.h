@@ -29,4 +29,40 @@ typedef struct skald_tool_cmd_s {
 extern const char cmd_migrate_usage[];
 int cmd_migrate(int argc, char **argv);
 
+/* tools/ids.c: skald ids [--prefix P] */
+extern const char cmd_ids_usage[];
+int cmd_ids(int argc, char **argv);
+
+/* tools/events.c: skald events PID [--from N] [--to N] [--max N] */
+extern const char cmd_events_usage[];
+int cmd_events(int argc, char **argv);
+
+/* tools/highest.c: skald highest PID */
+extern const char cmd_highest_usage[];
+int cmd_highest(int argc, char **argv);
+
+/* tools/append.c: skald append PID --expect N < events.jsonl */
+extern const char cmd_append_usage[];
+int cmd_append(int argc, char **argv);
+
+/* tools/delete.c: skald delete PID --to N */
+extern const char cmd_delete_usage[];
+int cmd_delete(int argc, char **argv);
+
+/* tools/replay.c: skald replay PID --entity LIB.so:TYPE [--to N] [--verify] */
+extern const char cmd_replay_usage[];
+int cmd_replay(int argc, char **argv);
+
+/* tools/export.c: skald export [--pid PID | --prefix P] */
+extern const char cmd_export_usage[];
+int cmd_export(int argc, char **argv);
+
+/* tools/import.c: skald import [--force] < histories.jsonl */
+extern const char cmd_import_usage[];
+int cmd_import(int argc, char **argv);
+
+/* tools/tail.c: skald tail [--from OFFSET] [--count N] */
+extern const char cmd_tail_usage[];
+int cmd_tail(int argc, char **argv);
+
 #endif /* SKALD_TOOLS_COMMANDS_H */

@@ -12,6 +12,18 @@
 static const skald_tool_cmd_t commands[] = {
         {"migrate", "apply the journal store's schema migrations, or list them", cmd_migrate_usage,
          cmd_migrate},
+        {"ids", "list persistence ids with their highest seq", cmd_ids_usage, cmd_ids},
+        {"events", "print the events of a persistence id", cmd_events_usage, cmd_events},
+        {"highest", "print the highest seq of a persistence id", cmd_highest_usage, cmd_highest},
+        {"append", "append events (JSON lines on stdin) as one atomic write", cmd_append_usage,
+         cmd_append},
+        {"delete", "delete the events of a persistence id up to a seq", cmd_delete_usage,
+         cmd_delete},
+        {"replay", "fold a history with an entity type from a .so, state after each event",
+         cmd_replay_usage, cmd_replay},
+        {"export", "write histories as JSON lines", cmd_export_usage, cmd_export},
+        {"import", "append histories written by export", cmd_import_usage, cmd_import},
+        {"tail", "follow the global stream of events, live", cmd_tail_usage, cmd_tail},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

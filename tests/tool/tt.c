@@ -1,0 +1,393 @@
+/*
+ * tests/tool/tt.c - fixtures of the `skald` tool suite (see tt.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <libpq-fe.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "tests/tool/tt.h"
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *tag(void)
+{
+	static char t[32];
+	if (t[0] == '\0') {
+		uint32_t r = 0;
+		if (uv_random(NULL, NULL, &r, sizeof r, 0, NULL) != 0)
+			r = (uint32_t)time(NULL) ^ (uint32_t)clock();
+		snprintf(t, sizeof t, "%d_%08x", (int)getpid(), r);
+	}
+	return t;
+}
+
+const char *tt_pid(const char *prefix)
+{
+	static char ring[8][128];
+	static int next, counter;
+	char *buf = ring[next++ % 8];
+	snprintf(buf, sizeof ring[0], "%s-%s_%d", prefix, tag(), ++counter);
+	return buf;
+}
+
+const char *tt_build(const char *rel)
+{
+	static char ring[4][PATH_MAX + 64];
+	static int next;
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	cr_assert_gt(n, 0, "readlink /proc/self/exe: %s", strerror(errno));
+	exe[n] = '\0';
+	/* The suite is BUILD/tests/tool: the tool is BUILD/skald. */
+	char *build = dirname(dirname(exe));
+	char *buf = ring[next++ % 4];
+	snprintf(buf, sizeof ring[0], "%s/%s", build, rel);
+	return buf;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Running programs                                                          */
+
+void tt_free(tt_result_t *r)
+{
+	free(r->out);
+	free(r->err);
+	r->out = r->err = NULL;
+}
+
+typedef struct buf_s {
+	char *p;
+	size_t len, cap;
+} buf_t;
+
+static void buf_add(buf_t *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->p = realloc(b->p, b->cap);
+		cr_assert_not_null(b->p);
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* Feeds input to in (closed when done; -1: none) and reads out and err to
+ * their ends, or until the deadline. Returns 0, or -1 on timeout. */
+static int pump(int in, const char *input, int out, int err, buf_t *o, buf_t *e, int64_t deadline)
+{
+	size_t left = input != NULL ? strlen(input) : 0;
+	if (in >= 0 && left == 0) {
+		close(in);
+		in = -1;
+	}
+	while (out >= 0 || err >= 0) {
+		struct pollfd fds[3];
+		int n = 0;
+		int io = -1, oo = -1, eo = -1;
+		if (in >= 0)
+			fds[io = n++] = (struct pollfd){in, POLLOUT, 0};
+		if (out >= 0)
+			fds[oo = n++] = (struct pollfd){out, POLLIN, 0};
+		if (err >= 0)
+			fds[eo = n++] = (struct pollfd){err, POLLIN, 0};
+		int64_t wait = deadline - now_ms();
+		if (wait <= 0)
+			return -1;
+		if (poll(fds, (nfds_t)n, (int)(wait > 1000 ? 1000 : wait)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (io >= 0 && fds[io].revents) {
+			ssize_t w = write(in, input, left);
+			if (w > 0) {
+				input += w;
+				left -= (size_t)w;
+			}
+			/* A program that exits before reading all of its input
+			 * (a usage error) closes the pipe: that is its business. */
+			if (left == 0 || (w < 0 && errno != EAGAIN && errno != EINTR)) {
+				close(in);
+				in = -1;
+			}
+		}
+		char chunk[8192];
+		if (oo >= 0 && fds[oo].revents) {
+			ssize_t r = read(out, chunk, sizeof chunk);
+			if (r > 0)
+				buf_add(o, chunk, (size_t)r);
+			else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+				close(out);
+				out = -1;
+			}
+		}
+		if (eo >= 0 && fds[eo].revents) {
+			ssize_t r = read(err, chunk, sizeof chunk);
+			if (r > 0)
+				buf_add(e, chunk, (size_t)r);
+			else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+				close(err);
+				err = -1;
+			}
+		}
+	}
+	if (in >= 0)
+		close(in);
+	return 0;
+}
+
+static pid_t start(char *const argv[], int *in, int *out, int *err)
+{
+	int pi[2] = {-1, -1}, po[2], pe[2];
+	signal(SIGPIPE, SIG_IGN);
+	if (in != NULL)
+		cr_assert_eq(pipe2(pi, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(po, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(pe, O_CLOEXEC), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+		dup2(in != NULL ? pi[0] : devnull, 0);
+		dup2(po[1], 1);
+		dup2(pe[1], 2);
+		/* The tool's own exit statuses are what is tested: give it the
+		 * default disposition of SIGPIPE a shell would. */
+		signal(SIGPIPE, SIG_DFL);
+		execv(argv[0], argv);
+		dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	if (in != NULL) {
+		close(pi[0]);
+		fcntl(pi[1], F_SETFL, O_NONBLOCK);
+		*in = pi[1];
+	}
+	close(po[1]);
+	close(pe[1]);
+	*out = po[0];
+	*err = pe[0];
+	return pid;
+}
+
+static void collect(pid_t pid, int in, const char *input, int out, int err, tt_result_t *r,
+                    int timeout_ms, const char *what)
+{
+	buf_t o = {0}, e = {0};
+	buf_add(&o, "", 0);
+	buf_add(&e, "", 0);
+	int rc = pump(in, input, out, err, &o, &e, now_ms() + timeout_ms);
+	if (rc < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		cr_assert_fail("%s did not finish within %d ms; stdout: %.2000s; stderr: %.2000s",
+		               what, timeout_ms, o.p, e.p);
+	}
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	cr_assert(WIFEXITED(st), "%s was killed by signal %d; stderr: %.2000s", what,
+	          WIFSIGNALED(st) ? WTERMSIG(st) : 0, e.p);
+	r->code = WEXITSTATUS(st);
+	r->out = o.p;
+	r->err = e.p;
+}
+
+void tt_runv(tt_result_t *r, const char *input, char *const argv[])
+{
+	int in = -1, out, err;
+	pid_t pid = start(argv, &in, &out, &err);
+	char what[512];
+	snprintf(what, sizeof what, "%s %s %s", argv[0], argv[1] ? argv[1] : "",
+	         argv[1] && argv[2] ? argv[2] : "");
+	collect(pid, in, input, out, err, r, TT_TIMEOUT * 1000 / 2, what);
+}
+
+void tt_skald(tt_result_t *r, const char *input, ...)
+{
+	char *argv[64];
+	int n = 0;
+	argv[n++] = (char *)tt_build("skald");
+	va_list ap;
+	va_start(ap, input);
+	const char *a;
+	while ((a = va_arg(ap, const char *)) != NULL) {
+		cr_assert_lt(n, 63);
+		argv[n++] = (char *)a;
+	}
+	va_end(ap);
+	argv[n] = NULL;
+	tt_runv(r, input, argv);
+}
+
+void tt_spawn(tt_proc_t *p, char *const argv[])
+{
+	p->pid = start(argv, NULL, &p->out, &p->err);
+}
+
+size_t tt_read_line(tt_proc_t *p, char *buf, size_t len, int timeout_ms)
+{
+	size_t got = 0;
+	int64_t deadline = now_ms() + timeout_ms;
+	buf[0] = '\0';
+	while (memchr(buf, '\n', got) == NULL) {
+		int64_t wait = deadline - now_ms();
+		cr_assert_gt(wait, 0,
+		             "no line from the background program within %d ms (got \"%s\")",
+		             timeout_ms, buf);
+		struct pollfd fd = {p->out, POLLIN, 0};
+		if (poll(&fd, 1, (int)wait) <= 0)
+			continue;
+		ssize_t r = read(p->out, buf + got, len - 1 - got);
+		cr_assert_gt(r, 0, "the background program closed its stdout (got \"%s\")", buf);
+		got += (size_t)r;
+		buf[got] = '\0';
+	}
+	return got;
+}
+
+void tt_finish(tt_proc_t *p, tt_result_t *r, int timeout_ms)
+{
+	collect(p->pid, -1, NULL, p->out, p->err, r, timeout_ms, "the background program");
+}
+
+json_t *tt_json_lines(const char *text)
+{
+	json_t *a = json_array();
+	const char *p = text;
+	int lineno = 0;
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		lineno++;
+		if (len > 0) {
+			json_error_t err;
+			json_t *v = json_loadb(p, len, 0, &err);
+			cr_assert_not_null(v, "line %d is not JSON (%s): %.*s", lineno, err.text,
+			                   (int)len, p);
+			json_array_append_new(a, v);
+		}
+		p += len + (nl ? 1 : 0);
+	}
+	return a;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Stores                                                                    */
+
+static void migrate(const char *uri, const char *name)
+{
+	tt_result_t r;
+	tt_skald(&r, NULL, "migrate", "--store", uri, NULL);
+	cr_assert_eq(r.code, 0, "skald migrate on %s exited %d: %s", name, r.code, r.err);
+	tt_free(&r);
+}
+
+/* uri with its path (the database, and any query) replaced by "/db". */
+static void with_db(char *out, size_t len, const char *uri, const char *db)
+{
+	const char *host = strstr(uri, "://");
+	host = host ? host + 3 : uri;
+	size_t head = strcspn(host, "/?") + (size_t)(host - uri);
+	snprintf(out, len, "%.*s/%s", (int)head, uri, db);
+}
+
+const tt_store_t *tt_stores(void)
+{
+	static tt_store_t stores[3];
+	if (stores[0].name != NULL)
+		return stores;
+	/* `make test` builds the suites only; the programs they run come
+	 * from `make all`. */
+	static const char *const needed[] = {"skald", "examples/tictactoe_game.so",
+	                                     "examples/tictactoe"};
+	for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++)
+		cr_assert_eq(access(tt_build(needed[i]), R_OK), 0,
+		             "%s is missing: `make all` (with the same SANITIZE) builds it",
+		             tt_build(needed[i]));
+	const char *pg = getenv("SKALD_TEST_PG");
+	cr_assert(pg != NULL && *pg,
+	          "SKALD_TEST_PG is not set: the tool suite needs a PostgreSQL server whose user "
+	          "may create databases. Start one with `scripts/pg.sh start tool` and run with "
+	          "SKALD_TEST_PG=$(scripts/pg.sh uri tool) (SKALD_TEST_MONGO=$(scripts/ferretdb.sh "
+	          "uri) adds MongoDB)");
+	int n = 0;
+	stores[n].name = "postgres";
+	snprintf(stores[n].uri, sizeof stores[n].uri, "%s", pg);
+	snprintf(stores[n].server, sizeof stores[n].server, "%s", pg);
+	n++;
+	const char *mongo = getenv("SKALD_TEST_MONGO");
+	if (mongo != NULL && *mongo) {
+		stores[n].name = "mongodb";
+		with_db(stores[n].uri, sizeof stores[n].uri, mongo, "skald_tool");
+		snprintf(stores[n].server, sizeof stores[n].server, "%s", mongo);
+		n++;
+	}
+	for (int i = 0; i < n; i++)
+		migrate(stores[i].uri, stores[i].name);
+	return stores;
+}
+
+static PGconn *pg_connect(const char *uri)
+{
+	PGconn *c = PQconnectdb(uri);
+	cr_assert_eq(PQstatus(c), CONNECTION_OK, "cannot connect to SKALD_TEST_PG: %s",
+	             PQerrorMessage(c));
+	return c;
+}
+
+static void pg_exec(const char *uri, const char *sql)
+{
+	PGconn *c = pg_connect(uri);
+	PGresult *res = PQexec(c, sql);
+	cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s: %s", sql,
+	             PQresultErrorMessage(res));
+	PQclear(res);
+	PQfinish(c);
+}
+
+void tt_db_new(tt_db_t *db, const tt_store_t *s)
+{
+	static int counter;
+	memset(db, 0, sizeof *db);
+	db->store = s;
+	snprintf(db->name, sizeof db->name, "skald_tool_%s_%d", tag(), ++counter);
+	with_db(db->uri, sizeof db->uri, s->server, db->name);
+	if (strcmp(s->name, "postgres") == 0) {
+		char sql[256];
+		snprintf(sql, sizeof sql, "CREATE DATABASE %s", db->name);
+		pg_exec(s->server, sql);
+	}
+	/* MongoDB makes a database when something is first written to it. */
+	migrate(db->uri, s->name);
+}
+
+void tt_db_drop(tt_db_t *db)
+{
+	if (strcmp(db->store->name, "postgres") == 0) {
+		char sql[256];
+		snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db->name);
+		pg_exec(db->store->server, sql);
+	}
+	/* A MongoDB test database is left behind: the test server is
+	 * throwaway, and dropping one needs a driver call the tool does not
+	 * have. */
+}

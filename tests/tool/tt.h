@@ -1,0 +1,94 @@
+/*
+ * tests/tool/tt.h - fixtures of the `skald` tool suite: the tool is run as
+ * a user runs it (fork and exec of the built binary, stdin fed, stdout,
+ * stderr and the exit status captured), against real servers.
+ *
+ * The servers: SKALD_TEST_PG, a postgres:// URI whose user may create
+ * databases (scripts/pg.sh start prints one), is required: without it every
+ * test fails with a message saying how to get one. SKALD_TEST_MONGO,
+ * mongodb://HOST:PORT (scripts/ferretdb.sh uri), is optional: when it is set
+ * every test runs on MongoDB too, because the tool must behave the same on
+ * every store.
+ *
+ * Tests share the database of SKALD_TEST_PG (and a database of their own on
+ * the MongoDB server) and stay apart by using persistence ids that no other
+ * test or run uses (tt_pid). Tests that need a whole journal to themselves
+ * (an import's destination, the tic-tac-toe example's fixed ids) make a
+ * database of their own with tt_db_new.
+ */
+#ifndef SKALD_TESTS_TOOL_TT_H
+#define SKALD_TESTS_TOOL_TT_H
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define TT_TIMEOUT 300
+
+/* A store the suite runs against. */
+typedef struct tt_store_s {
+	const char *name; /* "postgres", "mongodb" */
+	char uri[600];    /* a migrated journal */
+	char server[600]; /* where tt_db_new makes databases */
+} tt_store_t;
+
+/* The stores of this run, ending with one whose name is NULL; the first is
+ * PostgreSQL. Asserts that SKALD_TEST_PG is set; migrates each journal. */
+const tt_store_t *tt_stores(void);
+
+/* A database of the test's own on s's server, migrated, in uri. */
+typedef struct tt_db_s {
+	const tt_store_t *store;
+	char name[96];
+	char uri[700];
+} tt_db_t;
+void tt_db_new(tt_db_t *db, const tt_store_t *s);
+void tt_db_drop(tt_db_t *db);
+
+/* A persistence id nobody else uses: "PREFIX-PID_RANDOM". Returns a static
+ * buffer of a small ring, so several stay valid at once. */
+const char *tt_pid(const char *prefix);
+
+/* A path in the build directory the suite was built into, e.g.
+ * tt_build("skald"), tt_build("examples/tictactoe_game.so"). Static ring. */
+const char *tt_build(const char *rel);
+
+/* The outcome of one run of a program. out and err are NUL-terminated. */
+typedef struct tt_result_s {
+	int code; /* exit status */
+	char *out, *err;
+} tt_result_t;
+void tt_free(tt_result_t *r);
+
+/* Runs argv (argv[0] a path) with input on stdin (NULL: none), waits for
+ * it (asserts it ends within TT_TIMEOUT seconds, and by exiting, not by a
+ * signal). */
+void tt_runv(tt_result_t *r, const char *input, char *const argv[]);
+
+/* Runs build/skald with the arguments that follow, up to NULL. */
+void tt_skald(tt_result_t *r, const char *input, ...);
+
+/* A program running in the background, stdin from /dev/null. */
+typedef struct tt_proc_s {
+	pid_t pid;
+	int out, err;
+} tt_proc_t;
+void tt_spawn(tt_proc_t *p, char *const argv[]);
+/* Reads p's stdout into buf (len bytes, NUL-terminated) until a whole line
+ * has arrived; asserts one does within timeout_ms. Returns the bytes read:
+ * tt_finish no longer sees them. */
+size_t tt_read_line(tt_proc_t *p, char *buf, size_t len, int timeout_ms);
+/* Waits up to timeout_ms for p to end on its own and collects its output. */
+void tt_finish(tt_proc_t *p, tt_result_t *r, int timeout_ms);
+
+/* The lines of text as JSON values: asserts that each parses. Returns an
+ * array (owned). */
+json_t *tt_json_lines(const char *text);
+
+/* Asserts r exited with code, showing its stderr when it did not. */
+#define tt_assert_code(r, want, ctx)                                                               \
+	cr_assert_eq((r)->code, (want), "%s: exit %d, want %d; stderr: %s; stdout: %.400s", (ctx), \
+	             (r)->code, (want), (r)->err, (r)->out)
+
+#endif /* SKALD_TESTS_TOOL_TT_H */
