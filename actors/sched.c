@@ -16,6 +16,7 @@
  * A turn handles at most `budget` messages of one actor, then the actor goes
  * to the back of the run queue, so a flooded actor cannot starve the others.
  */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,16 +27,8 @@ _Thread_local skald__thread_t *skald__current;
 /* Actors handled per runner callback before the loop polls for I/O. */
 #define TURNS_PER_POLL 512
 /* How long an idle thread watches its inbound queue before sleeping. */
-#define SPIN_NS 20000
+#define SPIN_NS 200000
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ volatile("yield");
-#endif
-}
 
 uint64_t skald__mono_ms(void)
 {
@@ -320,13 +313,15 @@ void skald__thread_runner_cb(uv_idle_t *h)
 	drain_inbound(t);
 	if (t->rq_head != NULL)
 		return;
-	/* Before sleeping, watch the inbound queue for a few microseconds: a
-	 * conversation with another thread (a reply to what was just sent)
-	 * then continues without the cost of a wake-up through the kernel. */
+	/* Before sleeping, watch the inbound queue for a while: a conversation
+	 * with another thread (a reply to what was just sent) then continues
+	 * without a wake-up through the kernel, which costs tens of
+	 * microseconds on a virtual machine. Erlang's schedulers do the same. */
 	uint64_t until = uv_hrtime() + SPIN_NS;
 	do {
-		for (int i = 0; i < 64; i++)
-			cpu_relax();
+		/* Yield rather than pause: with more threads than cores, the
+		 * thread that will send us work may need this core. */
+		sched_yield();
 		if (!skald__mpsc_empty(&t->inbound)) {
 			drain_inbound(t);
 			if (t->rq_head != NULL)

@@ -163,7 +163,8 @@ static void phase(skald_system_t *sys, skald_ref_t target, const char *label, lo
 
 static void usage(const char *argv0)
 {
-	fprintf(stderr, "usage: %s -m server|client -H HOST -p PORT -r R -n N -w W\n", argv0);
+	fprintf(stderr, "usage: %s -m server|client -H HOST -p PORT -r R -n N -w W [-t THREADS]\n",
+	        argv0);
 	exit(1);
 }
 
@@ -172,8 +173,9 @@ int main(int argc, char **argv)
 	const char *mode = NULL, *host = "127.0.0.1";
 	int port = 0;
 	long r = 10000, n = 200000, w = 1000;
+	unsigned threads = 0;
 	int opt;
-	while ((opt = getopt(argc, argv, "m:H:p:r:n:w:")) != -1) {
+	while ((opt = getopt(argc, argv, "m:H:p:r:n:w:t:")) != -1) {
 		switch (opt) {
 		case 'm':
 			mode = optarg;
@@ -193,6 +195,9 @@ int main(int argc, char **argv)
 		case 'w':
 			w = atol(optarg);
 			break;
+		case 't':
+			threads = (unsigned)atoi(optarg);
+			break;
 		default:
 			usage(argv[0]);
 		}
@@ -203,7 +208,7 @@ int main(int argc, char **argv)
 	skald_type_register(&ping_type, &T_PING);
 	skald_type_register(&quit_type, &T_QUIT);
 	skald_system_t *sys;
-	skald_config_t cfg = {.name = mode};
+	skald_config_t cfg = {.name = mode, .threads = threads};
 	skald_remote_config_t rcfg = {.secret = "bench-secret", .cluster = "bench"};
 	if (skald_system_new(&cfg, &sys) < 0 || skald_remote_start(sys, &rcfg) < 0)
 		return 1;

@@ -556,6 +556,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0)
 		return;
+	c->net->activity++;
 	c->rlen += (size_t)nread;
 	c->last_recv = uv_now(&c->net->loop);
 	size_t off = 0;

@@ -8,6 +8,7 @@
  * The network thread writes everything queued for a connection with one
  * uv_write (many frames per system call).
  */
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,7 +152,10 @@ skald__cmd_t *skald__frame_new(uint8_t kind, skald_ref_t src, skald_ref_t dst, u
 void skald__net_post(skald__net_t *net, skald__cmd_t *c)
 {
 	skald__mpsc_push(&net->inbox, &c->node);
-	uv_async_send(&net->wake);
+	/* The same handshake as the schedulers': push, then look at the flag
+	 * the network thread sets before it blocks (and rechecks after). */
+	if (atomic_load(&net->sleeping))
+		uv_async_send(&net->wake);
 }
 
 int skald__remote_send(skald_system_t *sys, skald_ref_t to, skald__env_t *e)
@@ -399,6 +403,7 @@ static void wake_cb(uv_async_t *h)
 {
 	skald__net_t *net = h->data;
 	skald__mpsc_node_t *n;
+	net->activity++;
 	for (;;) {
 		n = skald__mpsc_pop(&net->inbox);
 		if (n == NULL) {
@@ -445,10 +450,37 @@ static void wake_cb(uv_async_t *h)
 	skald__conn_flush_dirty(net);
 }
 
+/* How long the network thread keeps polling after its last event before it
+ * blocks in the kernel: a reply that comes back within it (a round trip on
+ * a LAN or loopback) costs no wake-up. Erlang's schedulers do the same. */
+#define NET_SPIN_NS 200000
+
 static void net_main(void *arg)
 {
 	skald__net_t *net = arg;
-	uv_run(&net->loop, UV_RUN_DEFAULT);
+	int alive = 1;
+	while (alive) {
+		uint64_t last = uv_hrtime();
+		do {
+			unsigned before = net->activity;
+			alive = uv_run(&net->loop, UV_RUN_NOWAIT);
+			if (alive && !skald__mpsc_empty(&net->inbox))
+				wake_cb(&net->wake);
+			else
+				sched_yield();
+			if (net->activity != before)
+				last = uv_hrtime();
+		} while (alive && !net->stopping && uv_hrtime() - last < NET_SPIN_NS);
+		if (!alive)
+			break;
+		atomic_store(&net->sleeping, 1);
+		if (!skald__mpsc_empty(&net->inbox)) {
+			atomic_store(&net->sleeping, 0);
+			continue;
+		}
+		alive = uv_run(&net->loop, UV_RUN_ONCE);
+		atomic_store(&net->sleeping, 0);
+	}
 	/* Free what the closed handles left behind. */
 	while (net->targets != NULL) {
 		skald__target_t *t = net->targets;

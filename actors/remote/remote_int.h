@@ -136,6 +136,8 @@ struct skald__net_s {
 	uv_async_t wake;
 	uv_timer_t heartbeat;
 	skald__mpsc_t inbox;
+	_Atomic int sleeping; /* 1: posters must wake the thread */
+	unsigned activity;    /* bumped by every event handled; net thread */
 	bool stopping;
 	/* Peers: a hash by node id. */
 	uv_rwlock_t plock;
