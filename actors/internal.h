@@ -117,6 +117,7 @@ struct skald__thread_s {
 	skald__mpsc_node_t *rq_head, *rq_tail; /* local run queue */
 	skald_actor_t *actors;   /* live actors of this thread */
 	uint64_t next_ask_id;
+	uint64_t last_work; /* uv_hrtime() of the last turn, for the idle spin */
 	bool shutting_down;
 	/* Per-thread contexts of upper layers (the journal's handle and write
 	 * batcher), created lazily on this thread and finished in phase 2 of

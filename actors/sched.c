@@ -298,7 +298,8 @@ void skald__thread_runner_cb(uv_idle_t *h)
 	/* Actors woken by other threads join the back of the queue on every
 	 * pass, so a busy local queue cannot starve them. */
 	drain_inbound(t);
-	for (unsigned i = 0; i < TURNS_PER_POLL; i++) {
+	unsigned i = 0;
+	for (; i < TURNS_PER_POLL; i++) {
 		skald_actor_t *a = rq_pop(t);
 		if (a == NULL) {
 			drain_inbound(t);
@@ -308,26 +309,26 @@ void skald__thread_runner_cb(uv_idle_t *h)
 		}
 		turn(t, a);
 	}
+	uint64_t now = uv_hrtime();
+	if (i > 0)
+		t->last_work = now;
 	if (t->rq_head != NULL)
 		return;
 	drain_inbound(t);
 	if (t->rq_head != NULL)
 		return;
-	/* Before sleeping, watch the inbound queue for a while: a conversation
-	 * with another thread (a reply to what was just sent) then continues
-	 * without a wake-up through the kernel, which costs tens of
-	 * microseconds on a virtual machine. Erlang's schedulers do the same. */
-	uint64_t until = uv_hrtime() + SPIN_NS;
-	do {
-		/* Yield rather than pause: with more threads than cores, the
-		 * thread that will send us work may need this core. */
+	/* Before sleeping, stay awake for a while after the last work: a
+	 * conversation with another thread (a reply to what was just sent)
+	 * then continues without a wake-up through the kernel, which costs
+	 * tens of microseconds on a virtual machine (Erlang's schedulers do
+	 * the same). Returning with the runner still active keeps the loop
+	 * polling its I/O without blocking, so sockets and timers are served
+	 * meanwhile; the yield gives the core away if another thread, maybe
+	 * the one that will send us work, needs it. */
+	if (now - t->last_work < SPIN_NS) {
 		sched_yield();
-		if (!skald__mpsc_empty(&t->inbound)) {
-			drain_inbound(t);
-			if (t->rq_head != NULL)
-				return;
-		}
-	} while (uv_hrtime() < until);
+		return;
+	}
 	/* Announce sleep, then look once more: a sender that pushed before
 	 * seeing the flag is caught here, one that pushed after wakes us. */
 	atomic_store(&t->sleeping, 1);
