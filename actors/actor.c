@@ -18,7 +18,7 @@
 
 #include "actors/internal.h"
 
-#define DEFAULT_MAX_RESTARTS 10
+#define DEFAULT_MAX_RESTARTS      10
 #define DEFAULT_RESTART_WINDOW_MS 10000
 
 int skald_ref_eq(skald_ref_t a, skald_ref_t b)
@@ -103,8 +103,8 @@ void *skald__actor_block(skald_actor_t *a)
 	return (char *)a + state_offset();
 }
 
-static int spawn_on(skald_system_t *sys, skald__thread_t *t, const skald_behavior_t *b,
-                    void *arg, skald_ref_t parent, skald_ref_t *out)
+static int spawn_on(skald_system_t *sys, skald__thread_t *t, const skald_behavior_t *b, void *arg,
+                    skald_ref_t parent, skald_ref_t *out)
 {
 	if (b == NULL || b->receive == NULL)
 		return SKALD_EINVAL;
@@ -353,7 +353,8 @@ void skald__actor_fail(skald_actor_t *a, int err)
 		skald__actor_terminate(a, err);
 		return;
 	}
-	SKALD_LOG(SKALD_LOG_INFO, "actor %s failed (%s); asking its parent", b, skald_err_name(err));
+	SKALD_LOG(SKALD_LOG_INFO, "actor %s failed (%s); asking its parent", b,
+	          skald_err_name(err));
 	a->flags |= AF_SUSPENDED;
 	x->fail_reason = err;
 	skald__send_sys(a->thread->sys, a->parent, ENV_FAILED, a->ref, err);

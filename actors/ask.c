@@ -169,8 +169,8 @@ int skald_reply(skald_actor_t *self, const skald_msg_t *request, uint32_t type, 
 		return SKALD_EINVAL;
 	if (skald_type_get(type) == NULL)
 		return SKALD_ENOTYPE;
-	skald__env_t *e = skald__env_new(request->ask_id ? ENV_REPLY : ENV_USER, type, self->ref,
-	                                 payload);
+	skald__env_t *e =
+	        skald__env_new(request->ask_id ? ENV_REPLY : ENV_USER, type, self->ref, payload);
 	if (e == NULL)
 		return SKALD_ENOMEM;
 	e->corr = request->ask_id;
@@ -266,10 +266,10 @@ static void sync_stop(skald_actor_t *self, void *state, int reason)
 }
 
 static const skald_behavior_t sync_behavior = {
-	.state_size = sizeof(sync_ask_t *),
-	.init = sync_init,
-	.receive = sync_receive,
-	.stop = sync_stop,
+        .state_size = sizeof(sync_ask_t *),
+        .init = sync_init,
+        .receive = sync_receive,
+        .stop = sync_stop,
 };
 
 int skald_system_ask(skald_system_t *sys, skald_ref_t to, uint32_t type, void *payload,

@@ -29,16 +29,16 @@ enum { SKALD__LAYER_JOURNAL = 0, SKALD__LAYERS };
 
 /* What an envelope carries. */
 enum {
-	ENV_USER = 0,     /* a user message; corr != 0 for an ask */
-	ENV_REPLY,        /* reply to ask corr */
-	ENV_ASK_FAIL,     /* ask corr failed with `arg` */
-	ENV_DOWN,         /* sender stopped with `arg` (becomes SKALD_TYPE_DOWN) */
-	ENV_STOP,         /* stop the receiver, reason `arg` */
-	ENV_WATCH,        /* sender watches the receiver */
-	ENV_UNWATCH,      /* sender no longer watches the receiver */
-	ENV_FAILED,       /* child `sender` failed with `arg` */
-	ENV_DIRECTIVE,    /* parent's decision `arg` for a failed child */
-	ENV_CHILD_DONE,   /* child `sender` terminated */
+	ENV_USER = 0,   /* a user message; corr != 0 for an ask */
+	ENV_REPLY,      /* reply to ask corr */
+	ENV_ASK_FAIL,   /* ask corr failed with `arg` */
+	ENV_DOWN,       /* sender stopped with `arg` (becomes SKALD_TYPE_DOWN) */
+	ENV_STOP,       /* stop the receiver, reason `arg` */
+	ENV_WATCH,      /* sender watches the receiver */
+	ENV_UNWATCH,    /* sender no longer watches the receiver */
+	ENV_FAILED,     /* child `sender` failed with `arg` */
+	ENV_DIRECTIVE,  /* parent's decision `arg` for a failed child */
+	ENV_CHILD_DONE, /* child `sender` terminated */
 };
 
 /* A message in flight. One allocation per send; the payload moves with it. */
@@ -112,10 +112,10 @@ struct skald__thread_s {
 	uv_loop_t loop;
 	uv_async_t wake;
 	uv_idle_t runner;
-	skald__mpsc_t inbound;   /* actors made runnable by other threads */
-	_Atomic int sleeping;    /* 1: other threads must wake us */
+	skald__mpsc_t inbound;                 /* actors made runnable by other threads */
+	_Atomic int sleeping;                  /* 1: other threads must wake us */
 	skald__mpsc_node_t *rq_head, *rq_tail; /* local run queue */
-	skald_actor_t *actors;   /* live actors of this thread */
+	skald_actor_t *actors;                 /* live actors of this thread */
 	uint64_t next_ask_id;
 	uint64_t last_work; /* uv_hrtime() of the last turn, for the idle spin */
 	bool shutting_down;
@@ -139,7 +139,7 @@ typedef struct skald__slot_s {
 
 #define SKALD__SLOT_PAGE_BITS 12
 #define SKALD__SLOT_PAGE_SIZE (1u << SKALD__SLOT_PAGE_BITS)
-#define SKALD__SLOT_PAGES 65536u
+#define SKALD__SLOT_PAGES     65536u
 
 typedef struct skald__slots_s {
 	_Atomic(skald__slot_t *) pages[SKALD__SLOT_PAGES];

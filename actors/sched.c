@@ -29,7 +29,6 @@ _Thread_local skald__thread_t *skald__current;
 /* How long an idle thread watches its inbound queue before sleeping. */
 #define SPIN_NS 200000
 
-
 uint64_t skald__mono_ms(void)
 {
 	return uv_hrtime() / 1000000u;
@@ -73,7 +72,8 @@ void skald__env_dispose(skald_system_t *sys, skald_ref_t to, skald__env_t *e, in
 	case ENV_USER:
 		atomic_fetch_add_explicit(&sys->dead_letters, 1, memory_order_relaxed);
 		SKALD_LOG(SKALD_LOG_DEBUG, "dead letter: type %u from %s to %s", e->type,
-		          skald_ref_str(e->sender, b1, sizeof b1), skald_ref_str(to, b2, sizeof b2));
+		          skald_ref_str(e->sender, b1, sizeof b1),
+		          skald_ref_str(to, b2, sizeof b2));
 		/* An ask to a dead actor fails at once rather than by timeout. */
 		if (e->corr != 0 && !skald_ref_is_null(e->sender)) {
 			skald__env_t *f = skald__env_new(ENV_ASK_FAIL, 0, to, NULL);
@@ -193,8 +193,8 @@ static skald__env_t *next_env(skald_actor_t *a, int *retry)
 	skald__actor_ext_t *x = a->ext;
 	if (x != NULL && x->stash_head != NULL && !(a->flags & AF_SUSPENDED)) {
 		skald__env_t *e = x->stash_head;
-		x->stash_head = (skald__env_t *)atomic_load_explicit(&e->node.next,
-		                                                     memory_order_relaxed);
+		x->stash_head =
+		        (skald__env_t *)atomic_load_explicit(&e->node.next, memory_order_relaxed);
 		if (x->stash_head == NULL)
 			x->stash_tail = NULL;
 		return e;

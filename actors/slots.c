@@ -18,8 +18,8 @@
 
 #include "actors/internal.h"
 
-#define ALIVE 1ull
-#define PIN 2ull
+#define ALIVE     1ull
+#define PIN       2ull
 #define PINS_MASK 0xfffffffeull
 
 int skald__slots_init(skald__slots_t *s)
@@ -42,8 +42,8 @@ void skald__slots_fini(skald__slots_t *s)
 
 static skald__slot_t *slot_at(skald__slots_t *s, uint32_t index)
 {
-	skald__slot_t *page =
-	        atomic_load_explicit(&s->pages[index >> SKALD__SLOT_PAGE_BITS], memory_order_acquire);
+	skald__slot_t *page = atomic_load_explicit(&s->pages[index >> SKALD__SLOT_PAGE_BITS],
+	                                           memory_order_acquire);
 	if (page == NULL)
 		return NULL;
 	return &page[index & (SKALD__SLOT_PAGE_SIZE - 1)];

@@ -162,7 +162,8 @@ int skald_system_new(const skald_config_t *cfg, skald_system_t **out)
 		t->runner.data = t;
 	}
 	for (unsigned i = 0; i < n; i++) {
-		if ((rc = uv_thread_create(&sys->threads[i].tid, thread_main, &sys->threads[i])) < 0)
+		if ((rc = uv_thread_create(&sys->threads[i].tid, thread_main, &sys->threads[i])) <
+		    0)
 			abort();
 	}
 	*out = sys;
@@ -227,10 +228,10 @@ int skald_system_stats(skald_system_t *sys, skald_stats_t *out)
 	out->spawned = atomic_load(&sys->spawned);
 	out->dead_letters = atomic_load(&sys->dead_letters);
 	for (unsigned i = 0; i < sys->nthreads; i++) {
-		out->delivered += atomic_load_explicit(&sys->threads[i].delivered,
-		                                       memory_order_relaxed);
-		out->late_replies += atomic_load_explicit(&sys->threads[i].late_replies,
-		                                          memory_order_relaxed);
+		out->delivered +=
+		        atomic_load_explicit(&sys->threads[i].delivered, memory_order_relaxed);
+		out->late_replies +=
+		        atomic_load_explicit(&sys->threads[i].late_replies, memory_order_relaxed);
 	}
 	return 0;
 }

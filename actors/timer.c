@@ -58,8 +58,8 @@ static void fire(uv_timer_t *h)
 	skald__actor_after_callback(a);
 }
 
-int skald_timer_start(skald_actor_t *self, uint64_t after_ms, uint64_t repeat_ms,
-                      skald_timer_fn fn, void *arg, uint64_t *id)
+int skald_timer_start(skald_actor_t *self, uint64_t after_ms, uint64_t repeat_ms, skald_timer_fn fn,
+                      void *arg, uint64_t *id)
 {
 	if (self == NULL || fn == NULL)
 		return SKALD_EINVAL;

@@ -24,13 +24,13 @@ static void down_free(void *p)
 }
 
 static const skald_msgtype_t down_type = {
-	.name = "skald.down",
-	.free = down_free,
+        .name = "skald.down",
+        .free = down_free,
 };
 
 static const skald_msgtype_t node_type = {
-	.name = "skald.node",
-	.free = down_free,
+        .name = "skald.node",
+        .free = down_free,
 };
 
 static void init_once(void)

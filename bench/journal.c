@@ -97,7 +97,8 @@ static void next(skald_actor_t *self, st_t *s)
 	s->left--;
 	skald_new_event_t ev[1000];
 	for (long i = 0; i < s->batch; i++)
-		ev[i] = (skald_new_event_t){"bench.added", 1, json_pack("{sI}", "n", (json_int_t)1)};
+		ev[i] = (skald_new_event_t){"bench.added", 1,
+		                            json_pack("{sI}", "n", (json_int_t)1)};
 	s->t0 = uv_hrtime();
 	int rc = skald_persist_all(self, ev, (size_t)s->batch, persisted, NULL);
 	if (rc < 0) {
@@ -140,12 +141,12 @@ static int restore(void *state, const json_t *snap, int version)
 }
 
 static const skald_entity_type_t bench_entity = {
-	.name = "bench",
-	.state_size = sizeof(st_t),
-	.command = command,
-	.apply = apply,
-	.snapshot = snapshot,
-	.restore = restore,
+        .name = "bench",
+        .state_size = sizeof(st_t),
+        .command = command,
+        .apply = apply,
+        .snapshot = snapshot,
+        .restore = restore,
 };
 
 static void run(skald_system_t *sys, skald_ref_t *refs, long n, long persists, long batch)
@@ -189,7 +190,8 @@ int main(int argc, char **argv)
 		else if (atof(argv[i]) > 0)
 			scale = atof(argv[i]);
 		else {
-			fprintf(stderr, "usage: %s [--store URI] [--threads N] [--scale X]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--store URI] [--threads N] [--scale X]\n",
+			        argv[0]);
 			return 1;
 		}
 	}

@@ -183,9 +183,9 @@ static int ping_receive(skald_actor_t *self, void *state, const skald_msg_t *msg
 }
 
 static const skald_behavior_t ping_behavior = {
-	.state_size = sizeof(ping_state_t),
-	.init = ping_init,
-	.receive = ping_receive,
+        .state_size = sizeof(ping_state_t),
+        .init = ping_init,
+        .receive = ping_receive,
 };
 
 /* The driver makes ping and pong its children, so that by default they live
@@ -196,8 +196,8 @@ static int pp_driver_init(skald_actor_t *self, void *state, void *arg)
 	skald_spawn_opts_t pin0 = {.flags = SKALD_SPAWN_PIN, .thread = 0};
 	skald_spawn_opts_t pin1 = {.flags = SKALD_SPAWN_PIN, .thread = 1};
 	skald_ref_t ping;
-	int rc = skald_spawn_child(self, &echo_behavior, NULL, pp->pinned ? &pin1 : NULL,
-	                           &pp->pong);
+	int rc =
+	        skald_spawn_child(self, &echo_behavior, NULL, pp->pinned ? &pin1 : NULL, &pp->pong);
 	if (rc == 0)
 		rc = skald_spawn_child(self, &ping_behavior, pp, pp->pinned ? &pin0 : NULL, &ping);
 	return rc;
@@ -209,8 +209,8 @@ static int idle_receive(skald_actor_t *self, void *state, const skald_msg_t *msg
 }
 
 static const skald_behavior_t pp_driver_behavior = {
-	.init = pp_driver_init,
-	.receive = idle_receive,
+        .init = pp_driver_init,
+        .receive = idle_receive,
 };
 
 static void bench_pingpong(skald_system_t *sys, long n, int pinned)
@@ -297,10 +297,10 @@ static void coord_stop(skald_actor_t *self, void *state, int reason)
 }
 
 static const skald_behavior_t coord_behavior = {
-	.state_size = sizeof(coord_state_t),
-	.init = coord_init,
-	.receive = coord_receive,
-	.stop = coord_stop,
+        .state_size = sizeof(coord_state_t),
+        .init = coord_init,
+        .receive = coord_receive,
+        .stop = coord_stop,
 };
 
 static void bench_fanout(skald_system_t *sys, long total)
@@ -336,8 +336,8 @@ static int counted_init(skald_actor_t *self, void *state, void *arg)
 }
 
 static const skald_behavior_t idle_behavior = {
-	.init = counted_init,
-	.receive = idle_receive,
+        .init = counted_init,
+        .receive = idle_receive,
 };
 
 /* The process's resident set, in bytes, from /proc/self/status. */

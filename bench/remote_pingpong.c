@@ -47,9 +47,9 @@ static int id_decode(const void *data, size_t len, void **payload)
 }
 
 static const skald_msgtype_t ping_type = {
-	.name = "bench.ping", .encode = id_encode, .decode = id_decode};
+        .name = "bench.ping", .encode = id_encode, .decode = id_decode};
 static const skald_msgtype_t quit_type = {
-	.name = "bench.quit", .encode = id_encode, .decode = id_decode};
+        .name = "bench.quit", .encode = id_encode, .decode = id_decode};
 
 /* --- server --------------------------------------------------------------- */
 
@@ -128,8 +128,8 @@ static void phase(skald_system_t *sys, skald_ref_t target, const char *label, lo
 	atomic_int done = 0;
 	uv_mutex_init(&lock);
 	uv_cond_init(&cond);
-	job = (client_t){.pong = target, .n = n, .window = w, .lock = &lock, .cond = &cond,
-	                 .done = &done};
+	job = (client_t){
+	        .pong = target, .n = n, .window = w, .lock = &lock, .cond = &cond, .done = &done};
 	job.sent_at = malloc((size_t)n * sizeof *job.sent_at);
 	job.rtt = malloc((size_t)n * sizeof *job.rtt);
 	skald_ref_t p;
@@ -138,8 +138,8 @@ static void phase(skald_system_t *sys, skald_ref_t target, const char *label, lo
 	uv_mutex_lock(&lock);
 	while (!atomic_load(&done))
 		if (uv_cond_timedwait(&cond, &lock, 300ull * 1000000000ull) == UV_ETIMEDOUT) {
-			fprintf(stderr, "remote_pingpong: %s phase timed out after %ld of %ld\n", label,
-			        job.received, n);
+			fprintf(stderr, "remote_pingpong: %s phase timed out after %ld of %ld\n",
+			        label, job.received, n);
 			exit(1);
 		}
 	uv_mutex_unlock(&lock);
@@ -202,8 +202,8 @@ int main(int argc, char **argv)
 			usage(argv[0]);
 		}
 	}
-	if (mode == NULL || (strcmp(mode, "server") != 0 && strcmp(mode, "client") != 0) ||
-	    r < 1 || n < 1 || w < 1)
+	if (mode == NULL || (strcmp(mode, "server") != 0 && strcmp(mode, "client") != 0) || r < 1 ||
+	    n < 1 || w < 1)
 		usage(argv[0]);
 	skald_type_register(&ping_type, &T_PING);
 	skald_type_register(&quit_type, &T_QUIT);
@@ -218,7 +218,8 @@ int main(int argc, char **argv)
 		int bound = 0;
 		int rc = skald_listen(sys, addr, &bound);
 		if (rc < 0) {
-			fprintf(stderr, "remote_pingpong: listen %s: %s\n", addr, skald_strerror(rc));
+			fprintf(stderr, "remote_pingpong: listen %s: %s\n", addr,
+			        skald_strerror(rc));
 			return 1;
 		}
 		skald_ref_t server;

@@ -33,8 +33,8 @@ typedef struct {
 	uint64_t token;
 	skald__writer_t *w;
 	bool ready;
-	bool second_pass; /* recovery: the replay up to the highest seq */
-	uint64_t target;  /* the highest seq the second pass replays to */
+	bool second_pass;     /* recovery: the replay up to the highest seq */
+	uint64_t target;      /* the highest seq the second pass replays to */
 	struct persist_s *pw; /* the write in flight */
 } entity_t;
 
@@ -190,8 +190,8 @@ static void highest_cb(skald_journal_t *j, int status, uint64_t seq, void *arg)
 	if (seq > e->seq && !e->second_pass) {
 		e->second_pass = true;
 		e->target = seq;
-		int rc = skald_journal_read(j, e->arg->pid, e->seq + 1, seq, SKALD_SEQ_MAX, replay_cb,
-		                            replay_done, op);
+		int rc = skald_journal_read(j, e->arg->pid, e->seq + 1, seq, SKALD_SEQ_MAX,
+		                            replay_cb, replay_done, op);
 		if (rc < 0) {
 			free(op);
 			recovery_failed(a, e, rc, "replaying events");
@@ -265,8 +265,7 @@ static void replay_from_snapshot(skald_actor_t *a, entity_t *e, op_t *op)
 	}
 }
 
-static void snapshot_loaded(skald_journal_t *j, int status, const skald_snapshot_t *snap,
-                            void *arg)
+static void snapshot_loaded(skald_journal_t *j, int status, const skald_snapshot_t *snap, void *arg)
 {
 	op_t *op = arg;
 	entity_t *e;
@@ -365,11 +364,11 @@ static void entity_stop(skald_actor_t *self, void *state, int reason)
 }
 
 static const skald_behavior_t entity_behavior = {
-	.state_size = sizeof(entity_t),
-	.init = entity_init,
-	.receive = entity_receive,
-	.stop = entity_stop,
-	.free_arg = free,
+        .state_size = sizeof(entity_t),
+        .init = entity_init,
+        .receive = entity_receive,
+        .stop = entity_stop,
+        .free_arg = free,
 };
 
 static int make_arg(skald_system_t *sys, const skald_entity_type_t *type, const char *id,
@@ -412,8 +411,8 @@ int skald_entity_spawn(skald_system_t *sys, const skald_entity_type_t *type, con
 	return rc;
 }
 
-int skald_entity_spawn_child(skald_actor_t *self, const skald_entity_type_t *type,
-                             const char *id, const skald_spawn_opts_t *opts, skald_ref_t *out)
+int skald_entity_spawn_child(skald_actor_t *self, const skald_entity_type_t *type, const char *id,
+                             const skald_spawn_opts_t *opts, skald_ref_t *out)
 {
 	entity_arg_t *ea;
 	if (self == NULL || out == NULL)
@@ -513,7 +512,8 @@ int skald_persist_all(skald_actor_t *self, const skald_new_event_t *events, size
 		free(p);
 		return SKALD_ENOMEM;
 	}
-	uint64_t writer = self->ref.node ^ ((uint64_t)self->ref.actor << 32 | self->ref.incarnation);
+	uint64_t writer =
+	        self->ref.node ^ ((uint64_t)self->ref.actor << 32 | self->ref.incarnation);
 	for (size_t i = 0; i < n; i++) {
 		char *type = strdup(events[i].type);
 		if (type == NULL) {
@@ -525,9 +525,14 @@ int skald_persist_all(skald_actor_t *self, const skald_new_event_t *events, size
 			persist_free(p);
 			return SKALD_ENOMEM;
 		}
-		p->events[i] = (skald_event_t){pid, e->seq + i + 1, type,
+		p->events[i] = (skald_event_t){pid,
+		                               e->seq + i + 1,
+		                               type,
 		                               events[i].version ? events[i].version : 1,
-		                               events[i].data, 0, writer, 0};
+		                               events[i].data,
+		                               0,
+		                               writer,
+		                               0};
 	}
 	p->n = n;
 	p->pw.w = (skald_write_t){pid, e->seq, p->events, n, 0};

@@ -160,7 +160,8 @@ skald__writer_t *skald__writer_get(skald__thread_t *t, int *err)
 	const char *uri = skald__journal_uri(t->sys);
 	int rc = skald_journal_open(&t->loop, uri, &w->j);
 	if (rc < 0) {
-		SKALD_LOG(SKALD_LOG_ERROR, "cannot open the journal: %s", skald_journal_open_errmsg());
+		SKALD_LOG(SKALD_LOG_ERROR, "cannot open the journal: %s",
+		          skald_journal_open_errmsg());
 		free(w);
 		*err = rc;
 		return NULL;

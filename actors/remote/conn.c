@@ -21,10 +21,10 @@
 
 #include "actors/remote/remote_int.h"
 
-#define MAX_TYPES 4096
-#define READ_CHUNK 65536
+#define MAX_TYPES          4096
+#define READ_CHUNK         65536
 #define MAX_BUFS_PER_WRITE 1024
-#define MAX_BACKOFF_MS 5000
+#define MAX_BACKOFF_MS     5000
 
 static void conn_free_cb(uv_handle_t *h)
 {
@@ -86,14 +86,14 @@ void skald__conn_close(skald__conn_t *c, int reason, const char *why)
 	}
 	if (was_active || c->got_hello)
 		SKALD_LOG(reason == SKALD_ESTOPPING || reason == UV_EOF ? SKALD_LOG_INFO
-		                                                       : SKALD_LOG_WARN,
+		                                                        : SKALD_LOG_WARN,
 		          "connection to %s (%s) closed: %s", c->addr,
 		          c->got_hello ? c->hello.name : "?", why);
 	else
 		SKALD_LOG(SKALD_LOG_DEBUG, "connection to %s closed: %s", c->addr, why);
 	if (c->peer != NULL && c->peer->conn == c)
-		skald__net_peer_down(net, c->peer, reason == SKALD_ESTOPPING ? reason
-		                                                             : SKALD_ENODEDOWN);
+		skald__net_peer_down(net, c->peer,
+		                     reason == SKALD_ESTOPPING ? reason : SKALD_ENODEDOWN);
 	free_frames(c, c->wq_head);
 	c->wq_head = c->wq_tail = NULL;
 	/* Frames of a write under way are freed by its callback. */
@@ -335,8 +335,8 @@ static void on_hello(skald__conn_t *c, const uint8_t *p, size_t n)
 	}
 	if (strcmp(c->hello.cluster, net->cluster) != 0) {
 		char why[192];
-		snprintf(why, sizeof why, "cluster \"%s\", this node is in \"%s\"", c->hello.cluster,
-		         net->cluster);
+		snprintf(why, sizeof why, "cluster \"%s\", this node is in \"%s\"",
+		         c->hello.cluster, net->cluster);
 		refuse(c, SKALD_ECLUSTER, why);
 		return;
 	}
@@ -367,8 +367,9 @@ static void on_auth(skald__conn_t *c, const uint8_t *p, size_t n)
 		return;
 	}
 	if (!skald__wire_mac_eq(want, p)) {
-		SKALD_LOG(SKALD_LOG_WARN, "node \"%s\" at %s proved no knowledge of the cluster "
-		                          "secret: refused",
+		SKALD_LOG(SKALD_LOG_WARN,
+		          "node \"%s\" at %s proved no knowledge of the cluster "
+		          "secret: refused",
 		          c->hello.name, c->addr);
 		refuse(c, SKALD_EAUTH, "wrong cluster secret");
 		return;
@@ -688,9 +689,9 @@ void skald__target_lookups_flush(skald__target_t *t)
 	while (t->lookups != NULL) {
 		skald__cmd_t *l = t->lookups;
 		t->lookups = l->next;
-		skald__cmd_t *f = skald__frame_new(SKALD_WIRE_TELL, l->src, p->registry,
-		                                   skald__t_lookup, 0, l->corr, l->name,
-		                                   strlen(l->name));
+		skald__cmd_t *f =
+		        skald__frame_new(SKALD_WIRE_TELL, l->src, p->registry, skald__t_lookup, 0,
+		                         l->corr, l->name, strlen(l->name));
 		if (f != NULL) {
 			f->peer = p;
 			f->local_type = skald__t_lookup;
@@ -715,8 +716,9 @@ void skald__conn_heartbeat(uv_timer_t *h)
 		next = c->next;
 		if (now - c->last_recv > net->timeout_ms) {
 			skald__conn_close(c, SKALD_ENODEDOWN,
-			                  c->state == CONN_ACTIVE ? "no heartbeat within the timeout"
-			                                          : "handshake timed out");
+			                  c->state == CONN_ACTIVE
+			                          ? "no heartbeat within the timeout"
+			                          : "handshake timed out");
 			continue;
 		}
 		if (c->state == CONN_ACTIVE && now - c->last_send >= net->heartbeat_ms &&

@@ -17,9 +17,9 @@
 #include "actors/remote/remote_int.h"
 
 #define DEFAULT_HEARTBEAT_MS 1000
-#define DEFAULT_TIMEOUT_MS 5000
-#define DEFAULT_MAX_FRAME (8u << 20)
-#define DEFAULT_MAX_QUEUE ((size_t)64 << 20)
+#define DEFAULT_TIMEOUT_MS   5000
+#define DEFAULT_MAX_FRAME    (8u << 20)
+#define DEFAULT_MAX_QUEUE    ((size_t)64 << 20)
 
 /* ------------------------------------------------------------------------ */
 /* Peers                                                                     */
@@ -141,8 +141,9 @@ skald__cmd_t *skald__frame_new(uint8_t kind, skald_ref_t src, skald_ref_t dst, u
 	c->dst = dst;
 	c->corr = corr;
 	c->len = SKALD_WIRE_HEADER + len;
-	skald__wire_hdr_t h = {0, kind, 0, src.actor, src.incarnation, dst.actor, dst.incarnation,
-	                       type, arg, corr};
+	skald__wire_hdr_t h = {
+	        0,    kind, 0,   src.actor, src.incarnation, dst.actor, dst.incarnation,
+	        type, arg,  corr};
 	skald__wire_put_hdr(c->data, &h, len);
 	if (len > 0)
 		memcpy(c->data + SKALD_WIRE_HEADER, payload, len);
@@ -214,8 +215,8 @@ int skald__remote_send(skald_system_t *sys, skald_ref_t to, skald__env_t *e)
 	/* A sender that is not a local actor (outside code, or a third node's
 	 * actor) travels as "no sender". */
 	skald_ref_t src = e->sender.node == sys->node ? e->sender : SKALD_REF_NULL;
-	skald__cmd_t *c = skald__frame_new(kind, src, to, e->type, (int32_t)e->arg, e->corr, buf,
-	                                   len);
+	skald__cmd_t *c =
+	        skald__frame_new(kind, src, to, e->type, (int32_t)e->arg, e->corr, buf, len);
 	free(buf);
 	if (c == NULL)
 		return SKALD_ENOMEM;

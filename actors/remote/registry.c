@@ -82,9 +82,9 @@ static int ref_decode(const void *data, size_t len, void **payload)
 }
 
 static const skald_msgtype_t lookup_type = {
-	.name = "skald.lookup", .free = free, .encode = name_encode, .decode = name_decode};
+        .name = "skald.lookup", .free = free, .encode = name_encode, .decode = name_decode};
 static const skald_msgtype_t lookup_reply_type = {
-	.name = "skald.lookup-reply", .free = free, .encode = ref_encode, .decode = ref_decode};
+        .name = "skald.lookup-reply", .free = free, .encode = ref_encode, .decode = ref_decode};
 
 typedef struct {
 	char *name;
@@ -165,9 +165,9 @@ static void registry_stop(skald_actor_t *self, void *state, int reason)
 }
 
 static const skald_behavior_t registry_behavior = {
-	.state_size = sizeof(registry_t),
-	.receive = registry_receive,
-	.stop = registry_stop,
+        .state_size = sizeof(registry_t),
+        .receive = registry_receive,
+        .stop = registry_stop,
 };
 
 int skald__registry_start(skald_system_t *sys, skald__net_t *net)

@@ -110,7 +110,7 @@ struct skald__conn_s {
 	skald__cmd_t *wq_head, *wq_tail; /* frames waiting to be written */
 	skald__cmd_t *inflight;          /* frames of the write under way */
 	bool writing;
-	bool refused;        /* closing once the REFUSE frame is written */
+	bool refused; /* closing once the REFUSE frame is written */
 	int refuse_reason;
 	char refuse_why[128];
 	bool dirty; /* in net->dirty */

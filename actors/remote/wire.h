@@ -63,10 +63,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SKALD_WIRE_HEADER 40u
-#define SKALD_WIRE_VERSION 1u
-#define SKALD_WIRE_NONCE 32u
-#define SKALD_WIRE_MAC 32u
+#define SKALD_WIRE_HEADER   40u
+#define SKALD_WIRE_VERSION  1u
+#define SKALD_WIRE_NONCE    32u
+#define SKALD_WIRE_MAC      32u
 #define SKALD_WIRE_NAME_MAX 63u
 
 enum {

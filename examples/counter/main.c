@@ -40,8 +40,8 @@ static int counter_receive(skald_actor_t *self, void *state, const skald_msg_t *
 }
 
 static const skald_behavior_t counter = {
-	.state_size = sizeof(counter_t),
-	.receive = counter_receive,
+        .state_size = sizeof(counter_t),
+        .receive = counter_receive,
 };
 
 /* --- a worker that fails on one job in 997 --------------------------------- */
@@ -65,9 +65,9 @@ static int worker_receive(skald_actor_t *self, void *state, const skald_msg_t *m
 }
 
 static const skald_behavior_t worker = {
-	.state_size = sizeof(worker_t),
-	.init = worker_init,
-	.receive = worker_receive,
+        .state_size = sizeof(worker_t),
+        .init = worker_init,
+        .receive = worker_receive,
 };
 
 /* --- the supervisor ------------------------------------------------------- */
@@ -104,20 +104,19 @@ static int super_receive(skald_actor_t *self, void *state, const skald_msg_t *ms
 	return 0;
 }
 
-static skald_directive_t super_decide(skald_actor_t *self, void *state, skald_ref_t child,
-                                      int err)
+static skald_directive_t super_decide(skald_actor_t *self, void *state, skald_ref_t child, int err)
 {
 	((super_t *)state)->restarts++;
 	return SKALD_RESTART;
 }
 
 static const skald_behavior_t supervisor = {
-	.state_size = sizeof(super_t),
-	.init = super_init,
-	.receive = super_receive,
-	.on_child_failure = super_decide,
-	.max_restarts = 1000,
-	.restart_window_ms = 1000,
+        .state_size = sizeof(super_t),
+        .init = super_init,
+        .receive = super_receive,
+        .on_child_failure = super_decide,
+        .max_restarts = 1000,
+        .restart_window_ms = 1000,
 };
 
 /* --- a watcher ------------------------------------------------------------ */
@@ -182,8 +181,8 @@ int main(void)
 
 	skald_stats_t st;
 	skald_system_stats(sys, &st);
-	printf("counter: %d jobs sent, %ld counted, %ld lost to %ld worker restarts\n", jobs,
-	       total, jobs - total, restarts);
+	printf("counter: %d jobs sent, %ld counted, %ld lost to %ld worker restarts\n", jobs, total,
+	       jobs - total, restarts);
 	printf("counter: %llu messages delivered on %u threads in %.3f s, %llu dead letters\n",
 	       (unsigned long long)st.delivered, skald_system_threads(sys), secs,
 	       (unsigned long long)st.dead_letters);

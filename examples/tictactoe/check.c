@@ -73,8 +73,8 @@ static void fold_done(skald_journal_t *j, int status, void *arg)
 	f->done = true;
 }
 
-int ttt_reader_fold(ttt_reader_t *r, const skald_entity_type_t *type, const char *id,
-                    void *state, uint64_t *seq, ttt_event_fn each, void *arg)
+int ttt_reader_fold(ttt_reader_t *r, const skald_entity_type_t *type, const char *id, void *state,
+                    uint64_t *seq, ttt_event_fn each, void *arg)
 {
 	char pid[128];
 	snprintf(pid, sizeof pid, "%s-%s", type->name, id);
@@ -225,7 +225,7 @@ void ttt_check_run(const char *store, const ttt_survey_t *before, const ttt_surv
 	if (after->lobby.nopen > 0)
 		ttt_fail("%zu games are still open at the end", after->lobby.nopen);
 	size_t n = before->lobby.nopen + (size_t)(after->lobby.opened - before->lobby.opened);
-	char (*ids)[TTT_NAME_MAX] = calloc(n + 1, sizeof *ids);
+	char(*ids)[TTT_NAME_MAX] = calloc(n + 1, sizeof *ids);
 	ttt_game_view_t *views = calloc(n + 1, sizeof *views);
 	ttt_reader_t r;
 	if (ids == NULL || views == NULL || ttt_reader_open(&r, store) < 0) {
@@ -253,10 +253,10 @@ void ttt_check_run(const char *store, const ttt_survey_t *before, const ttt_surv
 		}
 		if (outcome == 0 || recorded != outcome)
 			ttt_fail("game %s: the board says %c, the lobby recorded %c", ids[i],
-			     outcome ? outcome : '-', recorded ? recorded : '-');
+			         outcome ? outcome : '-', recorded ? recorded : '-');
 		else if (after->moves[num] != (long)v->g.moves)
 			ttt_fail("game %s: %u moves on the board, the lobby recorded %ld", ids[i],
-			     v->g.moves, after->moves[num]);
+			         v->g.moves, after->moves[num]);
 		t->games++;
 		t->x_wins += outcome == 'X';
 		t->o_wins += outcome == 'O';
@@ -292,8 +292,8 @@ void ttt_check_run(const char *store, const ttt_survey_t *before, const ttt_surv
 	json_t *s1 = NULL, *s2 = NULL;
 	ttt_lobby_t copy = {0};
 	if (tictactoe_lobby.snapshot(&after->lobby, &s1) < 0 ||
-	    tictactoe_lobby.restore(&copy, s1, 1) < 0 ||
-	    tictactoe_lobby.snapshot(&copy, &s2) < 0 || !json_equal(s1, s2))
+	    tictactoe_lobby.restore(&copy, s1, 1) < 0 || tictactoe_lobby.snapshot(&copy, &s2) < 0 ||
+	    !json_equal(s1, s2))
 		ttt_fail("the lobby does not survive a snapshot and restore");
 	tictactoe_lobby.fini(&copy);
 	json_decref(s1);
@@ -318,7 +318,7 @@ void ttt_check_run(const char *store, const ttt_survey_t *before, const ttt_surv
 		t->moves_at_stop += m->g.moves;
 		if (i == n || views[i].seq <= m->seq || !continues(m->g.board, views[i].g.board))
 			ttt_fail("game %s did not continue from its history after the restart",
-			     mid->lobby.open[k].game);
+			         mid->lobby.open[k].game);
 		else
 			t->continued++;
 	}

@@ -44,8 +44,8 @@ typedef int (*ttt_event_fn)(const skald_event_t *ev, void *arg);
  * releases it with type->fini afterwards, also on failure. *seq gets the
  * last seq applied (0: no events). each may be NULL. Blocks.
  */
-int ttt_reader_fold(ttt_reader_t *r, const skald_entity_type_t *type, const char *id,
-                    void *state, uint64_t *seq, ttt_event_fn each, void *arg);
+int ttt_reader_fold(ttt_reader_t *r, const skald_entity_type_t *type, const char *id, void *state,
+                    uint64_t *seq, ttt_event_fn each, void *arg);
 
 /* ------------------------------------------------------------------------ */
 /* The store at one moment                                                   */
@@ -85,7 +85,7 @@ unsigned ttt_failures(void);
 /* What the games of a run came to, from their histories. */
 typedef struct {
 	long games, x_wins, o_wins, draws;
-	long long moves, events;                          /* written by this run */
+	long long moves, events;                           /* written by this run */
 	long unfinished_at_stop, moves_at_stop, continued; /* the restart test */
 	char last[TTT_NAME_MAX];
 	ttt_game_t last_game;

@@ -16,9 +16,9 @@
 /* Rules                                                                     */
 
 static const unsigned char lines[8][3] = {
-	{0, 1, 2}, {3, 4, 5}, {6, 7, 8}, /* rows */
-	{0, 3, 6}, {1, 4, 7}, {2, 5, 8}, /* columns */
-	{0, 4, 8}, {2, 4, 6},            /* diagonals */
+        {0, 1, 2}, {3, 4, 5}, {6, 7, 8}, /* rows */
+        {0, 3, 6}, {1, 4, 7}, {2, 5, 8}, /* columns */
+        {0, 4, 8}, {2, 4, 6},            /* diagonals */
 };
 
 char ttt_outcome(const char board[9])
@@ -215,8 +215,7 @@ static json_t *state_json(skald_actor_t *self, const ttt_game_t *g)
 /* Answers a command that changes nothing. Returns 0: a command the game
  * refuses, or an answer that cannot be delivered, is no failure of the
  * game. */
-static int reject(skald_actor_t *self, const ttt_game_t *g, const skald_msg_t *msg,
-                  const char *why)
+static int reject(skald_actor_t *self, const ttt_game_t *g, const skald_msg_t *msg, const char *why)
 {
 	json_t *r = json_pack("{s:s, s:s, s:I}", "game", g->id, "error", why, "seq",
 	                      (json_int_t)skald_entity_seq(self));
@@ -271,8 +270,7 @@ static void started(skald_actor_t *self, void *state, int status, void *arg)
 	free(arg);
 }
 
-static int cmd_start(skald_actor_t *self, ttt_game_t *g, const skald_msg_t *msg,
-                     const json_t *body)
+static int cmd_start(skald_actor_t *self, ttt_game_t *g, const skald_msg_t *msg, const json_t *body)
 {
 	char x[TTT_NAME_MAX], o[TTT_NAME_MAX];
 	if (ttt_name(body, "x", x) < 0 || ttt_name(body, "o", o) < 0 || strcmp(x, o) == 0)
@@ -296,8 +294,7 @@ static int cmd_start(skald_actor_t *self, ttt_game_t *g, const skald_msg_t *msg,
 	return rc < 0 ? reject(self, g, msg, skald_strerror(rc)) : 0;
 }
 
-static int cmd_get(skald_actor_t *self, ttt_game_t *g, const skald_msg_t *msg,
-                   const json_t *body)
+static int cmd_get(skald_actor_t *self, ttt_game_t *g, const skald_msg_t *msg, const json_t *body)
 {
 	int side = side_of(g, ttt_str(body, "player"));
 	if (side >= 0 && !skald_ref_is_null(msg->sender))
@@ -317,7 +314,7 @@ static void moved(skald_actor_t *self, void *state, int status, void *arg)
 		if (!skald_ref_is_null(other))
 			ttt_tell(self, other, ttt_type.state, state_json(self, g));
 		if (is_over(g) && !skald_ref_is_null(g->lobby)) {
-			const char *result = g->status == TTT_DRAW ? "draw"
+			const char *result = g->status == TTT_DRAW    ? "draw"
 			                     : g->status == TTT_X_WON ? "X"
 			                                              : "O";
 			ttt_tell(self, g->lobby, ttt_type.finished,
@@ -328,8 +325,7 @@ static void moved(skald_actor_t *self, void *state, int status, void *arg)
 	free(p);
 }
 
-static int cmd_move(skald_actor_t *self, ttt_game_t *g, const skald_msg_t *msg,
-                    const json_t *body)
+static int cmd_move(skald_actor_t *self, ttt_game_t *g, const skald_msg_t *msg, const json_t *body)
 {
 	const char *who = ttt_str(body, "player");
 	const json_t *cell = json_object_get(body, "cell");
@@ -399,18 +395,18 @@ static int command(skald_actor_t *self, void *state, const skald_msg_t *msg)
 }
 
 const skald_entity_type_t tictactoe_game = {
-	.name = "game",
-	.state_size = sizeof(ttt_game_t),
-	.init = init,
-	.command = command,
-	.apply = apply,
-	.fini = fini,
-	.snapshot = snapshot,
-	.restore = restore,
-	/* Far more often than a real game would need: with a game of 7 to 11
-	 * events, this makes every recovery of a finished game go through
-	 * restore, so the demo checks snapshots as well as events. */
-	.snapshot_every = 4,
-	.snapshot_version = 1,
-	.print = print,
+        .name = "game",
+        .state_size = sizeof(ttt_game_t),
+        .init = init,
+        .command = command,
+        .apply = apply,
+        .fini = fini,
+        .snapshot = snapshot,
+        .restore = restore,
+        /* Far more often than a real game would need: with a game of 7 to 11
+         * events, this makes every recovery of a finished game go through
+         * restore, so the demo checks snapshots as well as events. */
+        .snapshot_every = 4,
+        .snapshot_version = 1,
+        .print = print,
 };

@@ -24,7 +24,7 @@
 #include "protocol.h"
 
 typedef enum {
-	TTT_NEW,     /* no game.started yet */
+	TTT_NEW, /* no game.started yet */
 	TTT_PLAYING,
 	TTT_X_WON,
 	TTT_O_WON,

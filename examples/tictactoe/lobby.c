@@ -163,7 +163,8 @@ static int restore(void *state, const json_t *snap, int version)
 	lb->nopen = 0;
 	size_t i;
 	json_t *g;
-	json_array_foreach(open, i, g) {
+	json_array_foreach(open, i, g)
+	{
 		int rc = add_open(lb, g);
 		if (rc < 0)
 			return rc;
@@ -174,8 +175,9 @@ static int restore(void *state, const json_t *snap, int version)
 static void print(const void *state, FILE *out)
 {
 	const ttt_lobby_t *lb = state;
-	fprintf(out, "games opened %" PRIu64 ", finished %" PRIu64 " (X %" PRIu64 ", O %" PRIu64
-	             ", draws %" PRIu64 "), %" PRIu64 " moves\n",
+	fprintf(out,
+	        "games opened %" PRIu64 ", finished %" PRIu64 " (X %" PRIu64 ", O %" PRIu64
+	        ", draws %" PRIu64 "), %" PRIu64 " moves\n",
 	        lb->opened, lb->finished, lb->x_wins, lb->o_wins, lb->draws, lb->moves);
 	for (size_t i = 0; i < lb->nopen; i++)
 		fprintf(out, "open: %s (X %s, O %s)\n", lb->open[i].game, lb->open[i].x,
@@ -266,8 +268,8 @@ static void assign(skald_actor_t *self, const check_t *c, const json_t *state)
 	for (size_t i = 0; x != NULL && o != NULL && i < c->nplayers; i++) {
 		const char *mark = strcmp(c->players[i].name, x) == 0 ? "X" : "O";
 		ttt_tell(self, c->players[i].ref, ttt_type.assigned,
-		         json_pack("{s:s, s:s, s:s, s:s, s:o}", "game", c->game, "mark", mark,
-		                   "x", x, "o", o, "session", ttt_ref_json(c->session)));
+		         json_pack("{s:s, s:s, s:s, s:s, s:o}", "game", c->game, "mark", mark, "x",
+		                   x, "o", o, "session", ttt_ref_json(c->session)));
 	}
 }
 
@@ -305,8 +307,8 @@ static void close_game(skald_actor_t *self, ttt_lobby_t *lb, check_t *c, const c
 		free(c);
 		return;
 	}
-	json_t *ev = json_pack("{s:s, s:s, s:I}", "game", c->game, "result", result, "moves",
-	                       moves);
+	json_t *ev =
+	        json_pack("{s:s, s:s, s:I}", "game", c->game, "result", result, "moves", moves);
 	int rc = ev != NULL ? skald_persist(self, "lobby.closed", 1, ev, closed, c) : SKALD_ENOMEM;
 	if (rc == 0)
 		lb->writing = c;
@@ -344,8 +346,9 @@ static void started(skald_actor_t *self, void *unused, int status, const skald_m
 	if (status < 0 || reply->type != ttt_type.state || s == NULL) {
 		char why[160];
 		snprintf(why, sizeof why, "the session did not start: %s",
-		         status < 0 ? skald_strerror(status)
-		                    : ttt_str(st, "error") ? ttt_str(st, "error") : "bad answer");
+		         status < 0             ? skald_strerror(status)
+		         : ttt_str(st, "error") ? ttt_str(st, "error")
+		                                : "bad answer");
 		complain(lb, c->game, why);
 		tell_players(self, c, ttt_type.retry, "the game is unavailable");
 		free(c);
@@ -358,7 +361,7 @@ static void started(skald_actor_t *self, void *unused, int status, const skald_m
 	}
 	/* A reply comes through the mailbox, which is held while the lobby
 	 * writes: nothing is in flight here, so closing may write. */
-	const char *result = strcmp(s, "x_won") == 0 ? "X"
+	const char *result = strcmp(s, "x_won") == 0   ? "X"
 	                     : strcmp(s, "o_won") == 0 ? "O"
 	                     : strcmp(s, "draw") == 0  ? "draw"
 	                                               : NULL;
@@ -554,15 +557,15 @@ static void recovered(skald_actor_t *self, void *state)
 }
 
 const skald_entity_type_t tictactoe_lobby = {
-	.name = "lobby",
-	.state_size = sizeof(ttt_lobby_t),
-	.command = command,
-	.apply = apply,
-	.recovered = recovered,
-	.fini = fini,
-	.snapshot = snapshot,
-	.restore = restore,
-	.snapshot_every = 100,
-	.snapshot_version = 1,
-	.print = print,
+        .name = "lobby",
+        .state_size = sizeof(ttt_lobby_t),
+        .command = command,
+        .apply = apply,
+        .recovered = recovered,
+        .fini = fini,
+        .snapshot = snapshot,
+        .restore = restore,
+        .snapshot_every = 100,
+        .snapshot_version = 1,
+        .print = print,
 };

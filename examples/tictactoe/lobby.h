@@ -32,14 +32,14 @@ typedef struct {
 
 typedef struct {
 	/* The lobby's history, changed only by apply and restore. */
-	uint64_t opened, finished; /* games ever opened, closed */
+	uint64_t opened, finished;             /* games ever opened, closed */
 	uint64_t x_wins, o_wins, draws, moves; /* of the closed games */
 	ttt_open_game_t *open;                 /* in the order opened */
 	size_t nopen, capopen;
 
 	/* The session, never persisted: what this incarnation is doing. */
-	uint64_t target;    /* open no game beyond this number (ttt.configure) */
-	unsigned errors;    /* inconsistencies seen (reported in ttt.lobby) */
+	uint64_t target;     /* open no game beyond this number (ttt.configure) */
+	unsigned errors;     /* inconsistencies seen (reported in ttt.lobby) */
 	ttt_seat_t *waiting; /* players waiting for an opponent, oldest first */
 	size_t nwaiting, capwaiting;
 	ttt_seat_t *sessions; /* the live session of each open game */

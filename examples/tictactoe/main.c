@@ -122,9 +122,10 @@ static int parse_args(int argc, char **argv, ttt_options_t *o)
 	 * store every handle is a separate database, and a game recovered on
 	 * another thread would find no history. */
 	if (strcmp(o->store, "memory://") == 0 || strncmp(o->store, "memory://?", 10) == 0) {
-		fprintf(stderr, "tictactoe: --store %s is private to each journal handle (one per "
-		                "thread), so games could not find their history; give it a name, "
-		                "e.g. memory://demo\n",
+		fprintf(stderr,
+		        "tictactoe: --store %s is private to each journal handle (one per "
+		        "thread), so games could not find their history; give it a name, "
+		        "e.g. memory://demo\n",
 		        o->store);
 		return -1;
 	}
@@ -218,7 +219,9 @@ int main(int argc, char **argv)
 	if (t.last[0] != '\0') {
 		ttt_game_t *g = &t.last_game;
 		printf("tictactoe: last game %s, X %s, O %s: %s\n", t.last, g->x, g->o,
-		       g->status == TTT_DRAW ? "draw" : g->status == TTT_X_WON ? "X won" : "O won");
+		       g->status == TTT_DRAW    ? "draw"
+		       : g->status == TTT_X_WON ? "X won"
+		                                : "O won");
 		tictactoe_game.print(g, stdout);
 	}
 	ttt_survey_free(&before);

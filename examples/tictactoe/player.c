@@ -27,7 +27,7 @@ typedef struct {
 	uint64_t seen; /* seq of the latest state acted on */
 	bool moving;   /* a legal move is on its way */
 	bool done;
-	bool gone; /* walked away: ignores everything */
+	bool gone;           /* walked away: ignores everything */
 	unsigned long moves; /* legal moves made, in every game */
 } player_t;
 
@@ -108,8 +108,7 @@ static void probed(skald_actor_t *self, void *state, int status, const skald_msg
 		fault(p, "a rejected move changed the game");
 }
 
-static void moved(skald_actor_t *self, void *state, int status, const skald_msg_t *reply,
-                  void *arg)
+static void moved(skald_actor_t *self, void *state, int status, const skald_msg_t *reply, void *arg)
 {
 	player_t *p = state;
 	p->moving = false;
@@ -136,8 +135,7 @@ static void moved(skald_actor_t *self, void *state, int status, const skald_msg_
 /* Tries a move the game must reject. On our turn the cell is occupied or
  * out of range; out of turn it is either, so that it stays illegal even if
  * the opponent moves before the probe arrives. */
-static void probe(skald_actor_t *self, player_t *p, const char *board, bool my_turn,
-                  uint64_t seq)
+static void probe(skald_actor_t *self, player_t *p, const char *board, bool my_turn, uint64_t seq)
 {
 	int occupied[9], n = 0;
 	for (int i = 0; i < 9; i++)
@@ -145,8 +143,8 @@ static void probe(skald_actor_t *self, player_t *p, const char *board, bool my_t
 			occupied[n++] = i;
 	int roll = (int)(next_random(p) % 3);
 	json_int_t cell = n > 0 && roll > 0 ? occupied[next_random(p) % (unsigned)n]
-	                  : roll == 1           ? -1
-	                                        : 9;
+	                  : roll == 1       ? -1
+	                                    : 9;
 	json_t *m = json_pack("{s:s, s:I}", "player", p->arg->name, "cell", cell);
 	if (m != NULL && skald_ask(self, p->session, ttt_type.move, m, ASK_MS, probed,
 	                           (void *)(uintptr_t)(my_turn ? seq : 0)) == 0)
@@ -259,8 +257,8 @@ static int player_receive(skald_actor_t *self, void *state, const skald_msg_t *m
 }
 
 const skald_behavior_t ttt_player = {
-	.state_size = sizeof(player_t),
-	.init = player_init,
-	.receive = player_receive,
-	.free_arg = free,
+        .state_size = sizeof(player_t),
+        .init = player_init,
+        .receive = player_receive,
+        .free_arg = free,
 };

@@ -33,7 +33,7 @@ typedef struct {
 	char name[TTT_NAME_MAX];
 	skald_ref_t lobby;
 	uint64_t seed;
-	unsigned probe_percent;      /* chance of an illegal move per turn, 0..100 */
+	unsigned probe_percent; /* chance of an illegal move per turn, 0..100 */
 	/* 0, or walk away on the first turn after this many moves, leaving
 	 * the game unfinished (how the restart test stops mid-game). */
 	unsigned long leave_after;

@@ -36,18 +36,18 @@ static int payload_decode(const void *data, size_t len, void **payload)
 	return 0;
 }
 
-#define TTT_TYPE(name_)                                                                        \
-	{                                                                                      \
-		.name = name_, .free = payload_free, .encode = payload_encode,                 \
-		.decode = payload_decode                                                       \
+#define TTT_TYPE(name_)                                                                            \
+	{                                                                                          \
+		.name = name_, .free = payload_free, .encode = payload_encode,                     \
+		.decode = payload_decode                                                           \
 	}
 
 static const skald_msgtype_t defs[] = {
-	TTT_TYPE("ttt.join"),     TTT_TYPE("ttt.assigned"),  TTT_TYPE("ttt.retry"),
-	TTT_TYPE("ttt.done"),     TTT_TYPE("ttt.start"),     TTT_TYPE("ttt.get"),
-	TTT_TYPE("ttt.move"),     TTT_TYPE("ttt.state"),     TTT_TYPE("ttt.rejected"),
-	TTT_TYPE("ttt.finished"), TTT_TYPE("ttt.configure"), TTT_TYPE("ttt.status"),
-	TTT_TYPE("ttt.lobby"),
+        TTT_TYPE("ttt.join"),     TTT_TYPE("ttt.assigned"),  TTT_TYPE("ttt.retry"),
+        TTT_TYPE("ttt.done"),     TTT_TYPE("ttt.start"),     TTT_TYPE("ttt.get"),
+        TTT_TYPE("ttt.move"),     TTT_TYPE("ttt.state"),     TTT_TYPE("ttt.rejected"),
+        TTT_TYPE("ttt.finished"), TTT_TYPE("ttt.configure"), TTT_TYPE("ttt.status"),
+        TTT_TYPE("ttt.lobby"),
 };
 
 int ttt_protocol_register(void)
@@ -55,10 +55,10 @@ int ttt_protocol_register(void)
 	/* In the order of defs; registering a definition again yields the same
 	 * id, so this is safe to call more than once. */
 	uint32_t *ids[] = {
-		&ttt_type.join,     &ttt_type.assigned,  &ttt_type.retry,  &ttt_type.done,
-		&ttt_type.start,    &ttt_type.get,       &ttt_type.move,   &ttt_type.state,
-		&ttt_type.rejected, &ttt_type.finished,  &ttt_type.configure,
-		&ttt_type.status,   &ttt_type.lobby,
+	        &ttt_type.join,     &ttt_type.assigned, &ttt_type.retry,     &ttt_type.done,
+	        &ttt_type.start,    &ttt_type.get,      &ttt_type.move,      &ttt_type.state,
+	        &ttt_type.rejected, &ttt_type.finished, &ttt_type.configure, &ttt_type.status,
+	        &ttt_type.lobby,
 	};
 	_Static_assert(sizeof ids / sizeof ids[0] == sizeof defs / sizeof defs[0],
 	               "one id per message type");
@@ -116,8 +116,7 @@ void ttt_pending_keep(ttt_pending_t *p, const skald_msg_t *request)
 	p->msg.payload = NULL;
 }
 
-int ttt_pending_reply(skald_actor_t *self, const ttt_pending_t *p, uint32_t type,
-                      json_t *payload)
+int ttt_pending_reply(skald_actor_t *self, const ttt_pending_t *p, uint32_t type, json_t *payload)
 {
 	/* skald_reply reads only the sender and the ask id of the request, so a
 	 * copy answers it as well as the original would. actor.h does not

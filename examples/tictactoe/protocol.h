@@ -77,8 +77,7 @@ typedef struct {
 } ttt_pending_t;
 
 void ttt_pending_keep(ttt_pending_t *p, const skald_msg_t *request);
-int ttt_pending_reply(skald_actor_t *self, const ttt_pending_t *p, uint32_t type,
-                      json_t *payload);
+int ttt_pending_reply(skald_actor_t *self, const ttt_pending_t *p, uint32_t type, json_t *payload);
 
 /* A reference as a JSON string ("node.actor.incarnation", as skald_ref_str)
  * and back. ttt_ref_parse returns 0 or SKALD_EDECODE. */

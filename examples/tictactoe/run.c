@@ -115,8 +115,8 @@ static void referee_end(referee_t *r, int rc)
 	signal_raise(&r->run->over);
 }
 
-static void status_answered(skald_actor_t *self, void *state, int status,
-                            const skald_msg_t *reply, void *arg)
+static void status_answered(skald_actor_t *self, void *state, int status, const skald_msg_t *reply,
+                            void *arg)
 {
 	referee_t *r = state;
 	run_t *run = r->run;
@@ -166,7 +166,7 @@ static void referee_tick(skald_actor_t *self, void *state, void *arg)
 			referee_end(r, 0);
 		} else if (++r->waited * POLL_MS > STALL_MS) {
 			ttt_fail("%ld of %ld players never heard that the games are over",
-			     run->o->players - atomic_load(&run->totals.done), run->o->players);
+			         run->o->players - atomic_load(&run->totals.done), run->o->players);
 			referee_end(r, 0);
 		}
 		return;
@@ -174,8 +174,8 @@ static void referee_tick(skald_actor_t *self, void *state, void *arg)
 	if (r->asking)
 		return;
 	json_t *q = json_object();
-	if (q != NULL && skald_ask(self, r->lobby, ttt_type.status, q, ASK_MS, status_answered,
-	                           NULL) == 0)
+	if (q != NULL &&
+	    skald_ask(self, r->lobby, ttt_type.status, q, ASK_MS, status_answered, NULL) == 0)
 		r->asking = true;
 	else
 		json_decref(q);
@@ -257,9 +257,9 @@ static int referee_receive(skald_actor_t *self, void *state, const skald_msg_t *
 }
 
 static const skald_behavior_t referee = {
-	.state_size = sizeof(referee_t),
-	.init = referee_init,
-	.receive = referee_receive,
+        .state_size = sizeof(referee_t),
+        .init = referee_init,
+        .receive = referee_receive,
 };
 
 /* Plays on a new system until the run is complete (or, partial, until the
@@ -319,8 +319,8 @@ static void refused(skald_actor_t *self, void *state, int status, const skald_ms
 {
 	verify_t *v = *(verify_t **)state;
 	size_t i = (size_t)(uintptr_t)arg;
-	const json_t *r = status == 0 && reply->type == ttt_type.rejected ? ttt_payload(reply)
-	                                                                    : NULL;
+	const json_t *r =
+	        status == 0 && reply->type == ttt_type.rejected ? ttt_payload(reply) : NULL;
 	const char *err = ttt_str(r, "error");
 	if (err == NULL || strcmp(err, "game over") != 0 ||
 	    (uint64_t)jint(r, "seq") != v->views[i].seq)
@@ -328,13 +328,13 @@ static void refused(skald_actor_t *self, void *state, int status, const skald_ms
 	verify_done_one(v);
 }
 
-static void recovered_state(skald_actor_t *self, void *state, int status,
-                            const skald_msg_t *reply, void *arg)
+static void recovered_state(skald_actor_t *self, void *state, int status, const skald_msg_t *reply,
+                            void *arg)
 {
 	verify_t *v = *(verify_t **)state;
 	size_t i = (size_t)(uintptr_t)arg;
-	const json_t *got = status == 0 && reply->type == ttt_type.state ? ttt_payload(reply)
-	                                                                  : NULL;
+	const json_t *got =
+	        status == 0 && reply->type == ttt_type.state ? ttt_payload(reply) : NULL;
 	json_t *want = NULL;
 	tictactoe_game.snapshot(&v->views[i].g, &want);
 	const char *key;
@@ -343,12 +343,13 @@ static void recovered_state(skald_actor_t *self, void *state, int status,
 		ttt_fail("game %s did not recover: %s", v->ids[i], skald_strerror(status));
 	} else if ((uint64_t)jint(got, "seq") != v->views[i].seq) {
 		ttt_fail("game %s recovered at seq %lld, its history ends at %" PRIu64, v->ids[i],
-		     jint(got, "seq"), v->views[i].seq);
+		         jint(got, "seq"), v->views[i].seq);
 	} else {
-		json_object_foreach(want, key, value) {
+		json_object_foreach(want, key, value)
+		{
 			if (!json_equal(value, json_object_get(got, key))) {
 				ttt_fail("game %s recovered with a different %s than its history",
-				     v->ids[i], key);
+				         v->ids[i], key);
 				break;
 			}
 		}
@@ -394,9 +395,9 @@ static int verifier_receive(skald_actor_t *self, void *state, const skald_msg_t 
 }
 
 static const skald_behavior_t verifier = {
-	.state_size = sizeof(verify_t *),
-	.init = verifier_init,
-	.receive = verifier_receive,
+        .state_size = sizeof(verify_t *),
+        .init = verifier_init,
+        .receive = verifier_receive,
 };
 
 void ttt_recover_and_compare(const char *store, char (*ids)[TTT_NAME_MAX],

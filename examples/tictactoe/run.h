@@ -24,9 +24,9 @@ typedef struct {
 /* What happened in one run (one system). */
 typedef struct {
 	long long probes, rejected, unanswered; /* illegal moves tried */
-	long long errors;                        /* protocol errors the players saw */
-	long long lobby_errors;                  /* inconsistencies the lobby saw */
-	bool complete;                           /* every game of the target finished */
+	long long errors;                       /* protocol errors the players saw */
+	long long lobby_errors;                 /* inconsistencies the lobby saw */
+	bool complete;                          /* every game of the target finished */
 } ttt_phase_t;
 
 void ttt_phase_add(ttt_phase_t *sum, const ttt_phase_t *p);

@@ -333,8 +333,8 @@ typedef void (*skald_timer_fn)(skald_actor_t *self, void *state, void *arg);
  * repeat_ms > 0. Timers are cancelled when self stops or restarts. The id in
  * *id (may be NULL) is unique for the life of the actor.
  */
-int skald_timer_start(skald_actor_t *self, uint64_t after_ms, uint64_t repeat_ms,
-                      skald_timer_fn fn, void *arg, uint64_t *id);
+int skald_timer_start(skald_actor_t *self, uint64_t after_ms, uint64_t repeat_ms, skald_timer_fn fn,
+                      void *arg, uint64_t *id);
 /* Cancels a timer; SKALD_ENOTFOUND if it already fired (once) or is unknown. */
 int skald_timer_cancel(skald_actor_t *self, uint64_t id);
 

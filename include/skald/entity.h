@@ -100,8 +100,8 @@ int skald_entity_spawn(skald_system_t *sys, const skald_entity_type_t *type, con
                        const skald_spawn_opts_t *opts, skald_ref_t *out);
 
 /* As skald_entity_spawn, as a child of self (supervised by self). */
-int skald_entity_spawn_child(skald_actor_t *self, const skald_entity_type_t *type,
-                             const char *id, const skald_spawn_opts_t *opts, skald_ref_t *out);
+int skald_entity_spawn_child(skald_actor_t *self, const skald_entity_type_t *type, const char *id,
+                             const skald_spawn_opts_t *opts, skald_ref_t *out);
 
 /*
  * Called on the entity's thread when a persist completes: status 0 after the

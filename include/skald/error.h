@@ -14,11 +14,11 @@ extern "C" {
 #endif
 
 /* XX(name, value, message). Values sit below -4096, clear of libuv's range. */
-#define SKALD_ERRNO_MAP(XX)                                                                    \
+#define SKALD_ERRNO_MAP(XX)                                                                        \
 	XX(EINVAL, -5001, "invalid argument")                                                      \
 	XX(ENOMEM, -5002, "out of memory")                                                         \
 	XX(ENOTYPE, -5003, "message type is not registered")                                       \
-	XX(ETYPEEXISTS, -5004, "a different message type is already registered under that name")  \
+	XX(ETYPEEXISTS, -5004, "a different message type is already registered under that name")   \
 	XX(ENOACTOR, -5005, "no such actor (stopped, or a stale reference)")                       \
 	XX(ETIMEDOUT, -5006, "timed out")                                                          \
 	XX(ESTOPPING, -5007, "the system is stopping")                                             \
@@ -36,7 +36,7 @@ extern "C" {
 	XX(EENCODE, -5019, "message or event could not be encoded")                                \
 	XX(EDECODE, -5020, "message or event could not be decoded")                                \
 	XX(ECLOSED, -5021, "the handle is closed")                                                 \
-	XX(ESCHEMA, -5022, "the store's schema is older than this build: run `skald migrate`")    \
+	XX(ESCHEMA, -5022, "the store's schema is older than this build: run `skald migrate`")     \
 	XX(EEXISTS, -5023, "already exists")                                                       \
 	XX(EBUSY, -5024, "busy: an operation of that kind is already in flight")                   \
 	XX(EUNSUPPORTED, -5025, "not supported by this store")                                     \
@@ -52,7 +52,7 @@ typedef enum {
 #define XX(name, value, msg) SKALD_##name = value,
 	SKALD_ERRNO_MAP(XX)
 #undef XX
-		SKALD_OK = 0
+	        SKALD_OK = 0
 } skald_errno_t;
 
 /* A static, human-readable message for err: Skald's codes, libuv's codes

@@ -44,8 +44,8 @@ typedef struct skald_remote_config_s {
 /*
  * Starts the network of sys with cfg (copied). Must be called once, before
  * listening or connecting. If SIGPIPE has its default action, it is set to
- * be ignored, so that a peer closing mid-write cannot kill the process. Errors: SKALD_EINVAL (no secret, called twice),
- * SKALD_ENOMEM, libuv codes.
+ * be ignored, so that a peer closing mid-write cannot kill the process. Errors: SKALD_EINVAL (no
+ * secret, called twice), SKALD_ENOMEM, libuv codes.
  */
 int skald_remote_start(skald_system_t *sys, const skald_remote_config_t *cfg);
 

@@ -40,7 +40,7 @@
 /* The shared data                                                           */
 
 typedef struct stored_s {
-	json_t *data; /* frozen; NULL once deleted */
+	json_t *data;     /* frozen; NULL once deleted */
 	const char *type; /* interned in the database */
 	int version;
 	int64_t timestamp;

@@ -288,8 +288,8 @@ void jl_append(jloop_t *l, const char *pid, uint64_t expected_seq, size_t n, con
 		ev[i].data = json_pack("{sI}", field, (json_int_t)(first + (long)i));
 		cr_assert_not_null(ev[i].data);
 	}
-	skald_write_t w = {.persistence_id = pid, .expected_seq = expected_seq, .events = ev,
-	                   .nevents = n};
+	skald_write_t w = {
+	        .persistence_id = pid, .expected_seq = expected_seq, .events = ev, .nevents = n};
 	append_ctx_t a = {0};
 	int rc = skald_journal_append(l->j, &w, 1, on_appended, &a);
 	cr_assert_eq(rc, 0, "append to %s: %s (%s)", pid, skald_strerror(rc),
@@ -321,8 +321,7 @@ static void on_snapshot(skald_journal_t *j, int status, const skald_snapshot_t *
 	s->done = 1;
 }
 
-int jl_snapshot_load(jloop_t *l, const char *pid, uint64_t max_seq, uint64_t *seq,
-                     json_t **data)
+int jl_snapshot_load(jloop_t *l, const char *pid, uint64_t max_seq, uint64_t *seq, json_t **data)
 {
 	snap_ctx_t s = {0};
 	cr_assert_eq(skald_journal_snapshot_load(l->j, pid, max_seq, on_snapshot, &s), 0);
@@ -484,7 +483,7 @@ static int observer_receive(skald_actor_t *self, void *state, const skald_msg_t 
 }
 
 static const skald_behavior_t observer_behavior = {
-	.receive = observer_receive,
+        .receive = observer_receive,
 };
 
 skald_ref_t observer_start(skald_system_t *sys)

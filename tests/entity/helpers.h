@@ -71,10 +71,10 @@ skald_system_t *sys_start(const char *uri, unsigned threads);
 
 /* Broken expectations seen on scheduler threads. */
 void check_failed(const char *file, int line, const char *expr);
-#define CHECK(cond)                                                                            \
-	do {                                                                                   \
-		if (!(cond))                                                                   \
-			check_failed(__FILE__, __LINE__, #cond);                               \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			check_failed(__FILE__, __LINE__, #cond);                                   \
 	} while (0)
 /* Fails the test with the first recorded CHECK failure, if any. */
 void checks_ok(void);
@@ -86,22 +86,22 @@ void checks_ok(void);
 void assert_no_leaks(void);
 
 /* The end of every test: no broken CHECK, nothing leaked. */
-#define test_end()                                                                             \
-	do {                                                                                   \
-		checks_ok();                                                                   \
-		assert_no_leaks();                                                             \
+#define test_end()                                                                                 \
+	do {                                                                                       \
+		checks_ok();                                                                       \
+		assert_no_leaks();                                                                 \
 	} while (0)
 
 /* Polls cond every millisecond; fails the test after ms milliseconds. */
-#define AWAIT(cond, ms)                                                                        \
-	do {                                                                                   \
-		uint64_t await_end_ = now_ms() + (ms);                                         \
-		while (!(cond)) {                                                              \
-			if (now_ms() > await_end_)                                             \
-				cr_assert_fail("timed out after %d ms waiting for: %s",        \
-				               (int)(ms), #cond);                              \
-			sleep_ms(1);                                                           \
-		}                                                                              \
+#define AWAIT(cond, ms)                                                                            \
+	do {                                                                                       \
+		uint64_t await_end_ = now_ms() + (ms);                                             \
+		while (!(cond)) {                                                                  \
+			if (now_ms() > await_end_)                                                 \
+				cr_assert_fail("timed out after %d ms waiting for: %s", (int)(ms), \
+				               #cond);                                             \
+			sleep_ms(1);                                                               \
+		}                                                                                  \
 	} while (0)
 
 /* ------------------------------------------------------------------------ */
@@ -119,7 +119,7 @@ typedef struct rec_s {
 	uint64_t seq;
 	char type[48];
 	int version;
-	long v;           /* data["v"], or -1 when absent */
+	long v; /* data["v"], or -1 when absent */
 	uint64_t writer;
 } rec_t;
 
@@ -144,8 +144,7 @@ void jl_append(jloop_t *l, const char *pid, uint64_t expected_seq, size_t n, con
 /* Loads the latest snapshot of pid with seq <= max_seq: returns 1 and fills
  * *seq and *data (an owned reference) when there is one, 0 when there is
  * none. */
-int jl_snapshot_load(jloop_t *l, const char *pid, uint64_t max_seq, uint64_t *seq,
-                     json_t **data);
+int jl_snapshot_load(jloop_t *l, const char *pid, uint64_t max_seq, uint64_t *seq, json_t **data);
 /* Polls the latest snapshot of pid until its seq is `seq` (bounded); fails
  * the test otherwise. Snapshots are saved after the persist callback, so a
  * reply sent from the callback may overtake the save. */
@@ -176,10 +175,10 @@ enum {
 	C_BADARGS,       /* malformed persists (n 0, no type, NULL data): replies
 	                    with the first unexpected code, 0 if all were EINVAL */
 	/* Observer commands */
-	O_SPAWN,         /* spawn entity (type, id) pinned to the observer's
-	                    thread and watch it; replies with the ref */
-	O_WATCH,         /* watch ref */
-	O_PERSIST,       /* call skald_persist & co. from this non-entity actor */
+	O_SPAWN,   /* spawn entity (type, id) pinned to the observer's
+	              thread and watch it; replies with the ref */
+	O_WATCH,   /* watch ref */
+	O_PERSIST, /* call skald_persist & co. from this non-entity actor */
 };
 
 typedef struct cmd_s {
@@ -200,23 +199,23 @@ typedef struct acc_dom_s {
 	long last_v;    /* v of the latest */
 	long bad_order; /* events whose v was not last_v + 1 */
 	uint64_t last_seq;
-	long seq_gaps;  /* events whose seq was not last_seq + 1 */
+	long seq_gaps;             /* events whose seq was not last_seq + 1 */
 	long v1_events, v2_events; /* by schema version */
-	long bad_legacy; /* "acc.legacy" events that apply saw un-upcast */
+	long bad_legacy;           /* "acc.legacy" events that apply saw un-upcast */
 } acc_dom_t;
 
 typedef struct acc_s {
 	acc_dom_t d;
 	/* Instrumentation, outside the domain state. */
-	int idx;                     /* the number at the end of the id */
-	int recovered;               /* times the recovered callback ran */
-	long count_at_recovered;     /* d.count when it ran */
-	long cmds;                   /* commands handled */
-	long cmds_before_recovered;  /* commands handled before it ran */
-	int restored;                /* restore ran */
-	long restored_count;         /* d.count taken from the snapshot */
-	long applied_after_restore;  /* events applied after restore */
-	long cb_ok, cb_failed;       /* persist callbacks by outcome */
+	int idx;                    /* the number at the end of the id */
+	int recovered;              /* times the recovered callback ran */
+	long count_at_recovered;    /* d.count when it ran */
+	long cmds;                  /* commands handled */
+	long cmds_before_recovered; /* commands handled before it ran */
+	int restored;               /* restore ran */
+	long restored_count;        /* d.count taken from the snapshot */
+	long applied_after_restore; /* events applied after restore */
+	long cb_ok, cb_failed;      /* persist callbacks by outcome */
 	int last_status;
 	/* The record of the persist in flight. A callback never runs for a
 	 * write still in flight when the entity stops, so fini frees it. */
@@ -224,9 +223,9 @@ typedef struct acc_s {
 } acc_t;
 
 typedef struct reply_s {
-	int rc;      /* the command's own code */
-	int rc2;     /* C_DOUBLE: the second persist's code */
-	int status;  /* the persist callback's status */
+	int rc;       /* the command's own code */
+	int rc2;      /* C_DOUBLE: the second persist's code */
+	int status;   /* the persist callback's status */
 	uint64_t seq; /* skald_entity_seq */
 	acc_t st;
 	skald_ref_t ref;

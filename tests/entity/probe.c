@@ -29,8 +29,8 @@ atomic_long probe_snapshots_failed;
 
 #define PREFIX "entprobe:"
 
-#define PROBE_CAPS                                                                             \
-	(SKALD_CAP_ATOMIC_WRITES | SKALD_CAP_BATCHED_WRITES | SKALD_CAP_SNAPSHOTS |            \
+#define PROBE_CAPS                                                                                 \
+	(SKALD_CAP_ATOMIC_WRITES | SKALD_CAP_BATCHED_WRITES | SKALD_CAP_SNAPSHOTS |                \
 	 SKALD_CAP_QUERIES)
 
 typedef struct probe_s {
@@ -57,8 +57,9 @@ static int probe_open(void *state, skald_journal_t *j, uv_loop_t *loop, const ch
 		return SKALD_ESCHEME;
 	}
 	if ((inner->caps & PROBE_CAPS) != PROBE_CAPS) {
-		skald_journal_set_errmsg(j, "probe: the %s store lacks a capability the probe "
-		                            "advertises",
+		skald_journal_set_errmsg(j,
+		                         "probe: the %s store lacks a capability the probe "
+		                         "advertises",
 		                         scheme);
 		return SKALD_EUNSUPPORTED;
 	}
@@ -204,8 +205,8 @@ static void failed_load(skald_journal_t *j, int status, uint64_t seq, void *arg)
 	cb(j, fail, NULL, cb_arg);
 }
 
-static int probe_snapshot_load(void *state, const char *pid, uint64_t max_seq,
-                               skald_snapshot_fn cb, void *arg)
+static int probe_snapshot_load(void *state, const char *pid, uint64_t max_seq, skald_snapshot_fn cb,
+                               void *arg)
 {
 	probe_t *p = state;
 	int fail = atomic_load(&probe_fail_snapshot_load);
@@ -267,8 +268,7 @@ static int probe_highest(void *state, const char *pid, skald_seq_fn cb, void *ar
 	return p->inner->highest(p->istate, pid, cb, arg);
 }
 
-static int probe_delete_to(void *state, const char *pid, uint64_t to, skald_done_fn cb,
-                           void *arg)
+static int probe_delete_to(void *state, const char *pid, uint64_t to, skald_done_fn cb, void *arg)
 {
 	probe_t *p = state;
 	return p->inner->delete_to(p->istate, pid, to, cb, arg);
@@ -303,23 +303,23 @@ static int probe_list_ids(void *state, const char *prefix, const char *after, ui
 }
 
 static const skald_store_t probe_store = {
-	.abi = SKALD_STORE_ABI,
-	.schemes = {"entprobe"},
-	.state_size = sizeof(probe_t),
-	.caps = PROBE_CAPS,
-	.open = probe_open,
-	.close = probe_close,
-	.fini = probe_fini,
-	.append = probe_append,
-	.read = probe_read,
-	.highest = probe_highest,
-	.delete_to = probe_delete_to,
-	.snapshot_save = probe_snapshot_save,
-	.snapshot_load = probe_snapshot_load,
-	.snapshot_delete = probe_snapshot_delete,
-	.snapshot_delete_to = probe_snapshot_delete_to,
-	.read_all = probe_read_all,
-	.list_ids = probe_list_ids,
+        .abi = SKALD_STORE_ABI,
+        .schemes = {"entprobe"},
+        .state_size = sizeof(probe_t),
+        .caps = PROBE_CAPS,
+        .open = probe_open,
+        .close = probe_close,
+        .fini = probe_fini,
+        .append = probe_append,
+        .read = probe_read,
+        .highest = probe_highest,
+        .delete_to = probe_delete_to,
+        .snapshot_save = probe_snapshot_save,
+        .snapshot_load = probe_snapshot_load,
+        .snapshot_delete = probe_snapshot_delete,
+        .snapshot_delete_to = probe_snapshot_delete_to,
+        .read_all = probe_read_all,
+        .list_ids = probe_list_ids,
 };
 
 void probe_register(void)

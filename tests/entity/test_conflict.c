@@ -92,7 +92,8 @@ Test(conflict, conflict_does_not_fork_the_history)
 		             (unsigned long long)ev[i].seq);
 		cr_assert_eq(ev[i].v, (long)i + 1);
 		/* Every event is the first incarnation's. */
-		cr_assert_eq(ev[i].writer, ev[0].writer, "seq %zu written by another writer", i + 1);
+		cr_assert_eq(ev[i].writer, ev[0].writer, "seq %zu written by another writer",
+		             i + 1);
 	}
 	free(ev);
 	cr_assert_eq(jl_highest(&l, p.pid), 5);

@@ -21,8 +21,10 @@ static skald_ref_t spawn_ready(skald_system_t *sys, skald_ref_t observer, const 
 
 static const char *trace_name(int kind)
 {
-	return kind == TR_COMMIT ? "commit" : kind == TR_APPLY ? "apply" : kind == TR_CB ? "callback"
-	                                                                                 : "?";
+	return kind == TR_COMMIT  ? "commit"
+	       : kind == TR_APPLY ? "apply"
+	       : kind == TR_CB    ? "callback"
+	                          : "?";
 }
 
 /* Asserts that the trace is exactly kinds/seqs. */
@@ -235,8 +237,8 @@ Test(persist, malformed_persist_calls_are_einval)
 	skald_ref_t e = spawn_ready(sys, obs, id);
 
 	reply_t *r = ask_op(sys, e, C_BADARGS, 0, 0);
-	cr_assert_eq(r->rc, 0, "a malformed persist returned %d (%s), expected SKALD_EINVAL",
-	             r->rc, skald_err_name(r->rc));
+	cr_assert_eq(r->rc, 0, "a malformed persist returned %d (%s), expected SKALD_EINVAL", r->rc,
+	             skald_err_name(r->rc));
 	cr_assert_eq(r->st.d.count, 0);
 	free(r);
 	r = ask_op(sys, e, C_ADD, 1, 0);
@@ -260,8 +262,7 @@ Test(persist, batch_rejected_by_the_store_writes_nothing_and_the_entity_goes_on)
 	 * encoded as JSON, so the store must reject the whole write. */
 	reply_t *r = ask_op(sys, e, C_BATCH_BADUTF8, 1, 3);
 	cr_assert_eq(r->rc, 0, "persist_all: %s", skald_err_name(r->rc));
-	cr_assert_eq(r->status, SKALD_EREJECTED, "persist callback: %s",
-	             skald_err_name(r->status));
+	cr_assert_eq(r->status, SKALD_EREJECTED, "persist callback: %s", skald_err_name(r->status));
 	cr_assert_eq(r->st.d.count, 0, "a rejected event was applied");
 	cr_assert_eq(r->seq, 0);
 	free(r);
@@ -299,8 +300,7 @@ Test(persist, failed_write_is_reported_then_the_entity_stops)
 
 	atomic_store(&probe_fail_append, SKALD_EBACKEND);
 	reply_t *r = ask_op(sys, e, C_ADD, 1, 0);
-	cr_assert_eq(r->status, SKALD_EBACKEND, "persist callback: %s",
-	             skald_err_name(r->status));
+	cr_assert_eq(r->status, SKALD_EBACKEND, "persist callback: %s", skald_err_name(r->status));
 	cr_assert_eq(r->st.d.count, 0, "an event that failed to write was applied");
 	free(r);
 	int reason = await_down(e);

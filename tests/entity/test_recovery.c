@@ -143,8 +143,8 @@ Test(recovery, recovered_runs_before_the_first_command)
 
 	reply_t *r = await_count(sys, e, 301);
 	cr_assert_eq(r->st.recovered, 1, "recovered ran %d times", r->st.recovered);
-	cr_assert_eq(r->st.count_at_recovered, 300,
-	             "recovered ran with %ld of 300 events applied", r->st.count_at_recovered);
+	cr_assert_eq(r->st.count_at_recovered, 300, "recovered ran with %ld of 300 events applied",
+	             r->st.count_at_recovered);
 	cr_assert_eq(r->st.cmds_before_recovered, 0, "%ld command(s) handled before recovered",
 	             r->st.cmds_before_recovered);
 	cr_assert_eq(r->st.d.count, 301);
@@ -313,8 +313,7 @@ Test(recovery, upcaster_rewrites_old_events_before_apply)
 	reply_t *r = ask_op(sys, e, C_GET, 0, 0);
 	cr_assert_eq(r->st.d.bad_legacy, 0, "apply saw %ld legacy event(s) not upcast",
 	             r->st.d.bad_legacy);
-	cr_assert_eq(r->st.d.v2_events, 5, "apply saw %ld events at version 2",
-	             r->st.d.v2_events);
+	cr_assert_eq(r->st.d.v2_events, 5, "apply saw %ld events at version 2", r->st.d.v2_events);
 	cr_assert_eq(r->st.d.v1_events, 2);
 	cr_assert_eq(r->st.d.count, 7);
 	cr_assert_eq(r->st.d.sum, 28);

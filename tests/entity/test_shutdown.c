@@ -45,8 +45,8 @@ Test(shutdown, stop_while_entities_write_keeps_every_acknowledged_event)
 		acked_total += acked;
 		rec_t *ev;
 		size_t n = jl_read(&l, pid, &ev);
-		cr_assert_geq((long)n, acked, "%s: %ld events acknowledged, %zu in the journal", pid,
-		              acked, n);
+		cr_assert_geq((long)n, acked, "%s: %ld events acknowledged, %zu in the journal",
+		              pid, acked, n);
 		for (size_t k = 0; k < n; k++) {
 			cr_assert_eq(ev[k].seq, k + 1, "%s: event %zu has seq %llu", pid, k,
 			             (unsigned long long)ev[k].seq);

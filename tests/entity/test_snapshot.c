@@ -63,8 +63,7 @@ Test(snapshot, snapshot_every_n_events_saves_snapshots)
 	cr_assert_eq(json_integer_value(json_object_get(data, "last_seq")), 10);
 	json_decref(data);
 	cr_assert(jl_snapshot_load(&l, pid, 9, &seq, &data), "no snapshot at seq 5");
-	cr_assert_eq(seq, 5, "the snapshot before seq 10 is at seq %llu",
-	             (unsigned long long)seq);
+	cr_assert_eq(seq, 5, "the snapshot before seq 10 is at seq %llu", (unsigned long long)seq);
 	cr_assert_eq(json_integer_value(json_object_get(data, "count")), 5);
 	json_decref(data);
 	cr_assert_eq(jl_snapshot_load(&l, pid, 4, &seq, &data), 0, "a snapshot before seq 5");
@@ -212,7 +211,7 @@ Test(snapshot, failed_snapshot_save_is_not_fatal)
 	cr_assert(!has_down(e), "the entity stopped after a failed snapshot save");
 	/* At least at seq 5 and 10 (and the one on demand). */
 	cr_assert_geq(atomic_load(&probe_snapshots_failed), 3, "%ld snapshot saves attempted",
-	             atomic_load(&probe_snapshots_failed));
+	              atomic_load(&probe_snapshots_failed));
 	cr_assert_eq(atomic_load(&probe_snapshots_forwarded), 0);
 	jloop_t l;
 	jl_open(&l, store_uri());

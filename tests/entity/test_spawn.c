@@ -58,11 +58,10 @@ Test(spawn, missing_callbacks_or_names_are_einval)
 	static const skald_entity_type_t no_cmd = {.name = "x", .apply = no_apply};
 	static const skald_entity_type_t no_app = {.name = "x", .command = no_command};
 	static const skald_entity_type_t no_name = {.command = no_command, .apply = no_apply};
-	static const skald_entity_type_t empty_name = {.name = "",
-	                                               .command = no_command,
-	                                               .apply = no_apply};
-	static const skald_entity_type_t ok = {.name = "x", .command = no_command,
-	                                       .apply = no_apply};
+	static const skald_entity_type_t empty_name = {
+	        .name = "", .command = no_command, .apply = no_apply};
+	static const skald_entity_type_t ok = {
+	        .name = "x", .command = no_command, .apply = no_apply};
 	skald_system_t *sys = sys_start(store_uri(), 2);
 	char id[128];
 	unique_id(id, sizeof id, "einval");
@@ -71,15 +70,15 @@ Test(spawn, missing_callbacks_or_names_are_einval)
 		const char *what;
 		int rc;
 	} cases[] = {
-		{"no command", skald_entity_spawn(sys, &no_cmd, id, NULL, &ref)},
-		{"no apply", skald_entity_spawn(sys, &no_app, id, NULL, &ref)},
-		{"no name", skald_entity_spawn(sys, &no_name, id, NULL, &ref)},
-		{"empty name", skald_entity_spawn(sys, &empty_name, id, NULL, &ref)},
-		{"no type", skald_entity_spawn(sys, NULL, id, NULL, &ref)},
-		{"no id", skald_entity_spawn(sys, &ok, NULL, NULL, &ref)},
-		{"empty id", skald_entity_spawn(sys, &ok, "", NULL, &ref)},
-		{"no system", skald_entity_spawn(NULL, &ok, id, NULL, &ref)},
-		{"no out", skald_entity_spawn(sys, &ok, id, NULL, NULL)},
+	        {"no command", skald_entity_spawn(sys, &no_cmd, id, NULL, &ref)},
+	        {"no apply", skald_entity_spawn(sys, &no_app, id, NULL, &ref)},
+	        {"no name", skald_entity_spawn(sys, &no_name, id, NULL, &ref)},
+	        {"empty name", skald_entity_spawn(sys, &empty_name, id, NULL, &ref)},
+	        {"no type", skald_entity_spawn(sys, NULL, id, NULL, &ref)},
+	        {"no id", skald_entity_spawn(sys, &ok, NULL, NULL, &ref)},
+	        {"empty id", skald_entity_spawn(sys, &ok, "", NULL, &ref)},
+	        {"no system", skald_entity_spawn(NULL, &ok, id, NULL, &ref)},
+	        {"no out", skald_entity_spawn(sys, &ok, id, NULL, NULL)},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		cr_assert_eq(cases[i].rc, SKALD_EINVAL, "%s: %d (%s)", cases[i].what, cases[i].rc,

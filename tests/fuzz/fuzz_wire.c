@@ -40,7 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				skald__wire_hello_t again;
 				/* What decodes must encode and decode to the same. */
 				if (skald__wire_hello_decode(out, k, &again) != 0 ||
-				    again.node != hello.node || strcmp(again.name, hello.name) != 0 ||
+				    again.node != hello.node ||
+				    strcmp(again.name, hello.name) != 0 ||
 				    strcmp(again.cluster, hello.cluster) != 0)
 					abort();
 			}

@@ -21,10 +21,10 @@ extern char **environ;
 /* How long a node may take to come up (a sanitizer build on a busy machine
  * starts slowly) and to exit after its control pipe closed. */
 #define START_MS 20000
-#define EXIT_MS 15000
+#define EXIT_MS  15000
 
 /* Each test runs in a process of its own, so these start empty. */
-#define MAX_NODES 8
+#define MAX_NODES   8
 #define MAX_SYSTEMS 4
 static node_t nodes[MAX_NODES];
 static int nnodes;
@@ -318,12 +318,12 @@ skald_system_t *sys_start(const sys_opts_t *o)
 	cr_assert_eq(rc, 0, "skald_system_new: %s", skald_strerror(rc));
 	systems[slot] = sys;
 	skald_remote_config_t rcfg = {
-		.cluster = o->cluster,
-		.secret = o->secret ? o->secret : SECRET,
-		.heartbeat_ms = o->heartbeat_ms,
-		.timeout_ms = o->timeout_ms,
-		.max_frame = o->max_frame,
-		.max_queue = o->max_queue,
+	        .cluster = o->cluster,
+	        .secret = o->secret ? o->secret : SECRET,
+	        .heartbeat_ms = o->heartbeat_ms,
+	        .timeout_ms = o->timeout_ms,
+	        .max_frame = o->max_frame,
+	        .max_queue = o->max_queue,
 	};
 	rc = skald_remote_start(sys, &rcfg);
 	cr_assert_eq(rc, 0, "skald_remote_start: %s", skald_strerror(rc));
@@ -371,8 +371,7 @@ uint64_t ask_cmd(skald_system_t *sys, skald_ref_t to, uint64_t cmd)
 {
 	uint64_t v = 0;
 	int rc = ask_u64(sys, to, t_cmd, cmd, WAIT_MS, &v);
-	cr_assert_eq(rc, 0, "ask of command %llu: %s", (unsigned long long)cmd,
-	             skald_err_name(rc));
+	cr_assert_eq(rc, 0, "ask of command %llu: %s", (unsigned long long)cmd, skald_err_name(rc));
 	return v;
 }
 
@@ -409,9 +408,9 @@ static int watcher_receive(skald_actor_t *self, void *state, const skald_msg_t *
 }
 
 const skald_behavior_t watcher_behavior = {
-	.state_size = sizeof(void *),
-	.init = watcher_init,
-	.receive = watcher_receive,
+        .state_size = sizeof(void *),
+        .init = watcher_init,
+        .receive = watcher_receive,
 };
 
 static int monitor_init(skald_actor_t *self, void *state, void *arg)
@@ -438,9 +437,9 @@ static int monitor_receive(skald_actor_t *self, void *state, const skald_msg_t *
 }
 
 const skald_behavior_t monitor_behavior = {
-	.state_size = sizeof(void *),
-	.init = monitor_init,
-	.receive = monitor_receive,
+        .state_size = sizeof(void *),
+        .init = monitor_init,
+        .receive = monitor_receive,
 };
 
 int mon_find(mon_ctx_t *m, uint64_t node, int up)

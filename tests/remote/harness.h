@@ -88,23 +88,23 @@ typedef struct node_opts_s {
 	int port;              /* 0: any free port */
 	unsigned heartbeat_ms; /* 0: the runtime's defaults */
 	unsigned timeout_ms;
-	unsigned max_frame;    /* 0: the runtime's default */
-	const char *relay_to;  /* address of the node whose "echo" a "relay"
-	                          actor forwards to; NULL: no relay */
-	unsigned watchdog_s;   /* the node ends itself after this; 0: 30 s */
+	unsigned max_frame;   /* 0: the runtime's default */
+	const char *relay_to; /* address of the node whose "echo" a "relay"
+	                         actor forwards to; NULL: no relay */
+	unsigned watchdog_s;  /* the node ends itself after this; 0: 30 s */
 } node_opts_t;
 
 #define NODE_MAX_REFS 4
 
 typedef struct node_s {
 	pid_t pid;
-	int ctl;          /* write end of the control pipe; -1 once closed */
-	int rep;          /* read end of the report pipe */
+	int ctl; /* write end of the control pipe; -1 once closed */
+	int rep; /* read end of the report pipe */
 	bool reaped;
-	int status;       /* wait status once reaped */
+	int status; /* wait status once reaped */
 	int port;
-	uint64_t id;      /* the node id it reported */
-	char addr[64];    /* tcp://127.0.0.1:PORT */
+	uint64_t id;   /* the node id it reported */
+	char addr[64]; /* tcp://127.0.0.1:PORT */
 	char name[32];
 	struct {
 		char name[16];
@@ -132,9 +132,9 @@ void node_exit_clean(node_t *n);
 /* The test's own node                                                       */
 
 typedef struct sys_opts_s {
-	const char *name;      /* NULL: "tester" */
-	const char *secret;    /* NULL: SECRET */
-	const char *cluster;   /* NULL: the default */
+	const char *name;    /* NULL: "tester" */
+	const char *secret;  /* NULL: SECRET */
+	const char *cluster; /* NULL: the default */
 	unsigned heartbeat_ms, timeout_ms, max_frame;
 	size_t max_queue;
 } sys_opts_t;
@@ -164,7 +164,7 @@ skald_ref_t spawn(skald_system_t *sys, const skald_behavior_t *b, void *arg);
 /* Watches `target` from init; records the down notice. */
 typedef struct watch_ctx_s {
 	skald_ref_t target;
-	atomic_int armed;  /* set after skald_watch returned */
+	atomic_int armed; /* set after skald_watch returned */
 	atomic_int watch_rc;
 	atomic_int downs;
 	atomic_int reason;
@@ -196,31 +196,31 @@ void fixture_teardown(void);
 
 extern atomic_int check_failures;
 void check_failed(const char *file, int line, const char *expr);
-#define CHECK(cond)                                                                            \
-	do {                                                                                   \
-		if (!(cond))                                                                   \
-			check_failed(__FILE__, __LINE__, #cond);                               \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			check_failed(__FILE__, __LINE__, #cond);                                   \
 	} while (0)
 void checks_ok(void);
 
-#define AWAIT(cond, ms)                                                                        \
-	do {                                                                                   \
-		uint64_t await_end_ = now_ms() + (ms);                                         \
-		while (!(cond)) {                                                              \
-			if (now_ms() > await_end_)                                             \
-				cr_assert_fail("timed out after %d ms waiting for: %s",        \
-				               (int)(ms), #cond);                              \
-			sleep_ms(1);                                                           \
-		}                                                                              \
+#define AWAIT(cond, ms)                                                                            \
+	do {                                                                                       \
+		uint64_t await_end_ = now_ms() + (ms);                                             \
+		while (!(cond)) {                                                                  \
+			if (now_ms() > await_end_)                                                 \
+				cr_assert_fail("timed out after %d ms waiting for: %s", (int)(ms), \
+				               #cond);                                             \
+			sleep_ms(1);                                                               \
+		}                                                                                  \
 	} while (0)
 
-#define HOLDS_FOR(cond, ms)                                                                    \
-	do {                                                                                   \
-		uint64_t holds_end_ = now_ms() + (ms);                                         \
-		while (now_ms() <= holds_end_) {                                               \
-			cr_assert(cond, "no longer holds: %s", #cond);                         \
-			sleep_ms(1);                                                           \
-		}                                                                              \
+#define HOLDS_FOR(cond, ms)                                                                        \
+	do {                                                                                       \
+		uint64_t holds_end_ = now_ms() + (ms);                                             \
+		while (now_ms() <= holds_end_) {                                                   \
+			cr_assert(cond, "no longer holds: %s", #cond);                             \
+			sleep_ms(1);                                                               \
+		}                                                                                  \
 	} while (0)
 
 #endif /* SKALD_TESTS_REMOTE_HARNESS_H */

@@ -80,8 +80,8 @@ static int echo_receive(skald_actor_t *self, void *state, const skald_msg_t *msg
 }
 
 static const skald_behavior_t echo_behavior = {
-	.state_size = sizeof(uint64_t),
-	.receive = echo_receive,
+        .state_size = sizeof(uint64_t),
+        .receive = echo_receive,
 };
 
 /* --- seq ----------------------------------------------------------------- */
@@ -115,9 +115,9 @@ static int seq_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
 }
 
 static const skald_behavior_t seq_behavior = {
-	.state_size = sizeof(seq_state_t),
-	.init = seq_init,
-	.receive = seq_receive,
+        .state_size = sizeof(seq_state_t),
+        .init = seq_init,
+        .receive = seq_receive,
 };
 
 /* --- relay --------------------------------------------------------------- */
@@ -185,9 +185,9 @@ static int relay_receive(skald_actor_t *self, void *state, const skald_msg_t *ms
 }
 
 static const skald_behavior_t relay_behavior = {
-	.state_size = sizeof(relay_state_t),
-	.init = relay_init,
-	.receive = relay_receive,
+        .state_size = sizeof(relay_state_t),
+        .init = relay_init,
+        .receive = relay_receive,
 };
 
 /* --- the node process ---------------------------------------------------- */
@@ -227,11 +227,11 @@ static int node_main(const char *name)
 		return 13;
 	const char *cluster = getenv("SKALD_RT_CLUSTER");
 	skald_remote_config_t rcfg = {
-		.cluster = cluster != NULL && *cluster != '\0' ? cluster : NULL,
-		.secret = getenv("SKALD_RT_SECRET"),
-		.heartbeat_ms = env_uint("SKALD_RT_HEARTBEAT", 0),
-		.timeout_ms = env_uint("SKALD_RT_TIMEOUT", 0),
-		.max_frame = env_uint("SKALD_RT_MAX_FRAME", 0),
+	        .cluster = cluster != NULL && *cluster != '\0' ? cluster : NULL,
+	        .secret = getenv("SKALD_RT_SECRET"),
+	        .heartbeat_ms = env_uint("SKALD_RT_HEARTBEAT", 0),
+	        .timeout_ms = env_uint("SKALD_RT_TIMEOUT", 0),
+	        .max_frame = env_uint("SKALD_RT_MAX_FRAME", 0),
 	};
 	if (skald_remote_start(sys, &rcfg) < 0)
 		return 14;
@@ -272,8 +272,8 @@ static int node_main(const char *name)
 			return 18;
 	}
 
-	if (dprintf(rep, "node %llx\nport %d\n", (unsigned long long)skald_system_node(sys),
-	            port) < 0 ||
+	if (dprintf(rep, "node %llx\nport %d\n", (unsigned long long)skald_system_node(sys), port) <
+	            0 ||
 	    report_ref(rep, "echo", echo) < 0 || report_ref(rep, "seq", seq) < 0 ||
 	    (!skald_ref_is_null(relay) && report_ref(rep, "relay", relay) < 0) ||
 	    dprintf(rep, "ready\n") < 0)

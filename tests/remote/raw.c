@@ -184,8 +184,8 @@ void raw_mac(const char *secret, const uint8_t receiver_nonce[RAW_NONCE], uint64
 	put64(msg + sizeof label - 1 + RAW_NONCE, sender);
 	put64(msg + sizeof label - 1 + RAW_NONCE + 8, receiver);
 	unsigned int len = 0;
-	cr_assert_not_null(HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, sizeof msg, out,
-	                        &len));
+	cr_assert_not_null(
+	        HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, sizeof msg, out, &len));
 	cr_assert_eq(len, RAW_MAC);
 }
 

@@ -14,8 +14,8 @@
 #include <stdint.h>
 
 #define RAW_HEADER 40u
-#define RAW_NONCE 32u
-#define RAW_MAC 32u
+#define RAW_NONCE  32u
+#define RAW_MAC    32u
 
 enum {
 	RAW_HELLO = 1,

@@ -70,7 +70,7 @@ Test(auth, a_node_of_another_cluster_is_refused)
 
 /* --- the same at the byte level ------------------------------------------ */
 
-#define RAW_NODE 0x0123456789abcdefull
+#define RAW_NODE    0x0123456789abcdefull
 #define RAW_TYPE_ID 77u
 
 /* Connects to b, reads its HELLO, and sends in one write: a HELLO, an AUTH

@@ -10,15 +10,13 @@ TestSuite(failure, .init = fixture_setup, .fini = fixture_teardown, .timeout = 6
 
 /* Heartbeats of these tests: a hung node is noticed within about two
  * seconds, and a busy machine does not make a live one look dead. */
-#define HB_MS 500
+#define HB_MS         500
 #define HB_TIMEOUT_MS 2000
 
 static node_t *start_node(const char *name, int port)
 {
-	return node_start(&(node_opts_t){.name = name,
-	                                 .port = port,
-	                                 .heartbeat_ms = HB_MS,
-	                                 .timeout_ms = HB_TIMEOUT_MS});
+	return node_start(&(node_opts_t){
+	        .name = name, .port = port, .heartbeat_ms = HB_MS, .timeout_ms = HB_TIMEOUT_MS});
 }
 
 static skald_system_t *start_sys(void)
@@ -178,8 +176,8 @@ Test(failure, a_node_restarted_on_the_same_port_is_a_new_incarnation)
 	AWAIT(stats_of(a).dead_letters > dead, WAIT_MS);
 	/* ... and an ask fails (at once) rather than being answered. */
 	rc = ask_u64(a, old_echo, t_int, 1, WAIT_MS, &v);
-	cr_assert(rc == SKALD_ENODEDOWN || rc == SKALD_ENOACTOR,
-	          "ask to the old incarnation: %s", skald_err_name(rc));
+	cr_assert(rc == SKALD_ENODEDOWN || rc == SKALD_ENOACTOR, "ask to the old incarnation: %s",
+	          skald_err_name(rc));
 
 	/* The new echo saw none of it, and works. */
 	cr_assert_eq(ask_cmd(a, new_echo, CMD_COUNT), 0, "a message to the old node arrived");

@@ -15,12 +15,12 @@ TestSuite(malformed, .init = fixture_setup, .fini = fixture_teardown, .timeout =
 /* The node's handshake timeout: long, so that a connection closed within
  * CLOSE_MS was closed for its content, not for its silence. */
 #define LONG_TIMEOUT_MS 30000
-#define CLOSE_MS 5000
+#define CLOSE_MS        5000
 
 static node_t *start_node(unsigned timeout_ms)
 {
 	return node_start(
-		&(node_opts_t){.name = "b", .heartbeat_ms = 500, .timeout_ms = timeout_ms});
+	        &(node_opts_t){.name = "b", .heartbeat_ms = 500, .timeout_ms = timeout_ms});
 }
 
 /* The node is alive, and a legitimate node can still connect and ask. */

@@ -57,14 +57,14 @@ Test(messaging, ask_and_tell_reach_a_published_actor_on_another_node)
 typedef struct client_ctx_s {
 	char addr[64];
 	skald_ref_t echo;
-	atomic_int found;        /* 1: lookup of "echo" done */
+	atomic_int found; /* 1: lookup of "echo" done */
 	atomic_int lookup_rc;
 	atomic_int missing_done; /* 1: lookup of "nobody" done */
 	atomic_int missing_rc;
 	atomic_int asked;
 	atomic_int ask_rc;
 	atomic_ullong ask_value;
-	atomic_int told_back;   /* replies to plain tells that came back */
+	atomic_int told_back; /* replies to plain tells that came back */
 	atomic_ullong told_value;
 	skald_ref_t told_sender; /* written before told_back is incremented */
 } client_ctx_t;
@@ -82,8 +82,7 @@ static void client_asked(skald_actor_t *self, void *state, int status, const ska
 	atomic_store(&c->asked, 1);
 }
 
-static void client_found(skald_actor_t *self, void *state, int status, skald_ref_t ref,
-                         void *arg)
+static void client_found(skald_actor_t *self, void *state, int status, skald_ref_t ref, void *arg)
 {
 	client_ctx_t *c = arg;
 	atomic_store(&c->lookup_rc, status);
@@ -97,8 +96,7 @@ static void client_found(skald_actor_t *self, void *state, int status, skald_ref
 	atomic_store(&c->found, 1);
 }
 
-static void client_missing(skald_actor_t *self, void *state, int status, skald_ref_t ref,
-                           void *arg)
+static void client_missing(skald_actor_t *self, void *state, int status, skald_ref_t ref, void *arg)
 {
 	client_ctx_t *c = arg;
 	CHECK(skald_ref_is_null(ref));
@@ -127,9 +125,9 @@ static int client_receive(skald_actor_t *self, void *state, const skald_msg_t *m
 }
 
 static const skald_behavior_t client_behavior = {
-	.state_size = sizeof(void *),
-	.init = client_init,
-	.receive = client_receive,
+        .state_size = sizeof(void *),
+        .init = client_init,
+        .receive = client_receive,
 };
 
 Test(messaging, an_actor_looks_up_asks_and_tells_across_nodes)
@@ -241,8 +239,8 @@ static int ignore_receive(skald_actor_t *self, void *state, const skald_msg_t *m
 }
 
 static const skald_behavior_t sender_behavior = {
-	.init = sender_init,
-	.receive = ignore_receive,
+        .init = sender_init,
+        .receive = ignore_receive,
 };
 
 Test(messaging, a_type_without_codec_cannot_cross_nodes)

@@ -12,10 +12,10 @@ TestSuite(order, .init = fixture_setup, .fini = fixture_teardown, .timeout = 120
 
 typedef struct seqsend_ctx_s {
 	skald_ref_t to;
-	uint64_t next;          /* sender's thread only */
+	uint64_t next; /* sender's thread only */
 	atomic_ullong sent;
-	atomic_ullong full;     /* sends refused with SKALD_EQUEUEFULL, retried */
-	atomic_int error;       /* any other refusal */
+	atomic_ullong full; /* sends refused with SKALD_EQUEUEFULL, retried */
+	atomic_int error;   /* any other refusal */
 	atomic_int done;
 } seqsend_ctx_t;
 
@@ -57,9 +57,9 @@ static int seqsend_receive(skald_actor_t *self, void *state, const skald_msg_t *
 }
 
 static const skald_behavior_t seqsend_behavior = {
-	.state_size = sizeof(void *),
-	.init = seqsend_init,
-	.receive = seqsend_receive,
+        .state_size = sizeof(void *),
+        .init = seqsend_init,
+        .receive = seqsend_receive,
 };
 
 Test(order, a_million_messages_between_two_actors_arrive_in_order)
@@ -83,14 +83,13 @@ Test(order, a_million_messages_between_two_actors_arrive_in_order)
 			stalled_since = now_ms();
 		}
 		cr_assert_leq(now_ms() - stalled_since, WAIT_MS,
-		              "no progress: %llu received, %llu sent",
-		              (unsigned long long)got, (unsigned long long)atomic_load(&s.sent));
+		              "no progress: %llu received, %llu sent", (unsigned long long)got,
+		              (unsigned long long)atomic_load(&s.sent));
 		sleep_ms(50);
 	}
 	cr_assert(atomic_load(&s.done));
 	cr_assert_eq(atomic_load(&s.error), 0);
-	cr_assert_eq(got, MESSAGES, "%llu received of %u sent", (unsigned long long)got,
-	             MESSAGES);
+	cr_assert_eq(got, MESSAGES, "%llu received of %u sent", (unsigned long long)got, MESSAGES);
 	uint64_t bad = ask_cmd(a, seq, CMD_FIRST_BAD);
 	cr_assert_eq(bad, NO_GAP, "message %llu arrived out of order", (unsigned long long)bad);
 	/* Nothing more comes after the last. */

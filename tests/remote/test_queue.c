@@ -16,7 +16,7 @@
 
 TestSuite(queue, .init = fixture_setup, .fini = fixture_teardown, .timeout = 60);
 
-#define RAW_NODE 0x5eed5eed5eed5eedull
+#define RAW_NODE  0x5eed5eed5eed5eedull
 #define MAX_QUEUE 4096u
 #define MSG_BYTES 1024u
 

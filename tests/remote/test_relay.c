@@ -11,7 +11,7 @@
 
 TestSuite(relay, .init = fixture_setup, .fini = fixture_teardown, .timeout = 60);
 
-#define ASKS 200
+#define ASKS  200
 #define TELLS 200
 
 /* --- many asks at once through the relay -------------------------------- */
@@ -67,9 +67,9 @@ static int burst_receive(skald_actor_t *self, void *state, const skald_msg_t *ms
 }
 
 static const skald_behavior_t burst_behavior = {
-	.state_size = sizeof(void *),
-	.init = burst_init,
-	.receive = burst_receive,
+        .state_size = sizeof(void *),
+        .init = burst_init,
+        .receive = burst_receive,
 };
 
 /* --- tells through the relay, answers back to the teller ---------------- */
@@ -113,9 +113,9 @@ static int collect_receive(skald_actor_t *self, void *state, const skald_msg_t *
 }
 
 static const skald_behavior_t collect_behavior = {
-	.state_size = sizeof(void *),
-	.init = collect_init,
-	.receive = collect_receive,
+        .state_size = sizeof(void *),
+        .init = collect_init,
+        .receive = collect_receive,
 };
 
 /* C, then B relaying to C's echo; B's node looks C's echo up before it

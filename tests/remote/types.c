@@ -125,15 +125,15 @@ static int blob_decode(const void *data, size_t len, void **payload)
 }
 
 static const skald_msgtype_t int_type = {
-	.name = "rt.int", .encode = u64_encode, .decode = u64_decode};
+        .name = "rt.int", .encode = u64_encode, .decode = u64_decode};
 static const skald_msgtype_t seq_type = {
-	.name = "rt.seq", .encode = u64_encode, .decode = u64_decode};
+        .name = "rt.seq", .encode = u64_encode, .decode = u64_decode};
 static const skald_msgtype_t cmd_type = {
-	.name = "rt.cmd", .encode = u64_encode, .decode = u64_decode};
+        .name = "rt.cmd", .encode = u64_encode, .decode = u64_decode};
 static const skald_msgtype_t str_type = {
-	.name = "rt.str", .free = free, .encode = str_encode, .decode = str_decode};
+        .name = "rt.str", .free = free, .encode = str_encode, .decode = str_decode};
 static const skald_msgtype_t blob_type = {
-	.name = "rt.blob", .free = blob_free, .encode = blob_encode, .decode = blob_decode};
+        .name = "rt.blob", .free = blob_free, .encode = blob_encode, .decode = blob_decode};
 static const skald_msgtype_t nocodec_type = {.name = "rt.nocodec", .free = blob_free};
 
 int types_register(void)

@@ -130,6 +130,5 @@ void check_failed(const char *file, int line, const char *expr)
 void checks_ok(void)
 {
 	int n = atomic_load(&check_failures);
-	cr_assert_eq(n, 0, "%d check(s) failed on scheduler threads; first: %s", n,
-	             first_failure);
+	cr_assert_eq(n, 0, "%d check(s) failed on scheduler threads; first: %s", n, first_failure);
 }

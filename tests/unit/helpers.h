@@ -81,34 +81,34 @@ skald_ref_t ref_cell_get(ref_cell_t *c); /* waits, bounded */
 /* Broken expectations seen on scheduler threads. */
 extern atomic_int check_failures;
 void check_failed(const char *file, int line, const char *expr);
-#define CHECK(cond)                                                                            \
-	do {                                                                                   \
-		if (!(cond))                                                                   \
-			check_failed(__FILE__, __LINE__, #cond);                               \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			check_failed(__FILE__, __LINE__, #cond);                                   \
 	} while (0)
 /* Fails the test with the first recorded CHECK failure, if any. */
 void checks_ok(void);
 
 /* Polls cond every millisecond; fails the test after ms milliseconds. */
-#define AWAIT(cond, ms)                                                                        \
-	do {                                                                                   \
-		uint64_t await_end_ = now_ms() + (ms);                                         \
-		while (!(cond)) {                                                              \
-			if (now_ms() > await_end_)                                             \
-				cr_assert_fail("timed out after %d ms waiting for: %s",        \
-				               (int)(ms), #cond);                              \
-			sleep_ms(1);                                                           \
-		}                                                                              \
+#define AWAIT(cond, ms)                                                                            \
+	do {                                                                                       \
+		uint64_t await_end_ = now_ms() + (ms);                                             \
+		while (!(cond)) {                                                                  \
+			if (now_ms() > await_end_)                                                 \
+				cr_assert_fail("timed out after %d ms waiting for: %s", (int)(ms), \
+				               #cond);                                             \
+			sleep_ms(1);                                                               \
+		}                                                                                  \
 	} while (0)
 
 /* Fails the test if cond stops holding within ms milliseconds. */
-#define HOLDS_FOR(cond, ms)                                                                    \
-	do {                                                                                   \
-		uint64_t holds_end_ = now_ms() + (ms);                                         \
-		while (now_ms() <= holds_end_) {                                               \
-			cr_assert(cond, "no longer holds: %s", #cond);                         \
-			sleep_ms(1);                                                           \
-		}                                                                              \
+#define HOLDS_FOR(cond, ms)                                                                        \
+	do {                                                                                       \
+		uint64_t holds_end_ = now_ms() + (ms);                                             \
+		while (now_ms() <= holds_end_) {                                                   \
+			cr_assert(cond, "no longer holds: %s", #cond);                             \
+			sleep_ms(1);                                                               \
+		}                                                                                  \
 	} while (0)
 
 /* Waits until the live actor count is back to `live` (bounded). */

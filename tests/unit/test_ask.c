@@ -55,9 +55,9 @@ static int echo_receive(skald_actor_t *self, void *state, const skald_msg_t *msg
 }
 
 static const skald_behavior_t echo_behavior = {
-	.state_size = sizeof(void *),
-	.init = target_init,
-	.receive = echo_receive,
+        .state_size = sizeof(void *),
+        .init = target_init,
+        .receive = echo_receive,
 };
 
 /* Silent: receives and never replies. */
@@ -69,9 +69,9 @@ static int silent_receive(skald_actor_t *self, void *state, const skald_msg_t *m
 }
 
 static const skald_behavior_t silent_behavior = {
-	.state_size = sizeof(void *),
-	.init = target_init,
-	.receive = silent_receive,
+        .state_size = sizeof(void *),
+        .init = target_init,
+        .receive = silent_receive,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -185,10 +185,10 @@ static void asker_stop(skald_actor_t *self, void *state, int reason)
 }
 
 static const skald_behavior_t asker_behavior = {
-	.state_size = sizeof(asker_state_t),
-	.init = asker_init,
-	.receive = asker_receive,
-	.stop = asker_stop,
+        .state_size = sizeof(asker_state_t),
+        .init = asker_init,
+        .receive = asker_receive,
+        .stop = asker_stop,
 };
 
 static void asker_clean(asker_ctx_t *ctx)
@@ -408,9 +408,9 @@ static int badask_receive(skald_actor_t *self, void *state, const skald_msg_t *m
 }
 
 static const skald_behavior_t badask_behavior = {
-	.state_size = sizeof(void *),
-	.init = target_init,
-	.receive = badask_receive,
+        .state_size = sizeof(void *),
+        .init = target_init,
+        .receive = badask_receive,
 };
 
 Test(ask, actor_ask_errors_return_at_once_and_never_call_back)
@@ -459,9 +459,9 @@ static int teller_receive(skald_actor_t *self, void *state, const skald_msg_t *m
 }
 
 static const skald_behavior_t teller_behavior = {
-	.state_size = sizeof(void *),
-	.init = target_init,
-	.receive = teller_receive,
+        .state_size = sizeof(void *),
+        .init = target_init,
+        .receive = teller_receive,
 };
 
 Test(ask, reply_to_a_tell_is_a_plain_tell_to_the_sender)

@@ -23,7 +23,7 @@ typedef struct child_ctx_s {
 	int fail_every_init;   /* every incarnation fails at once (via a self message) */
 	int timer_first;       /* the first incarnation starts a 100 ms timer */
 	atomic_int timer_fired;
-	int ask_first;         /* the first incarnation asks ask_target, never answered */
+	int ask_first; /* the first incarnation asks ask_target, never answered */
 	skald_ref_t ask_target;
 	atomic_int ask_status;
 	atomic_int ask_calls;
@@ -101,10 +101,10 @@ static void child_stop(skald_actor_t *self, void *state, int reason)
 }
 
 static const skald_behavior_t child_behavior = {
-	.state_size = sizeof(child_state_t),
-	.init = child_init,
-	.receive = child_receive,
-	.stop = child_stop,
+        .state_size = sizeof(child_state_t),
+        .init = child_init,
+        .receive = child_receive,
+        .stop = child_stop,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -168,11 +168,11 @@ static void parent_stop(skald_actor_t *self, void *state, int reason)
 	atomic_fetch_add(&ctx->stops, 1);
 }
 
-#define PARENT_BEHAVIOR(handler, max, window)                                                  \
-	{                                                                                      \
-		.state_size = sizeof(void *), .init = parent_init, .receive = parent_receive,  \
-		.stop = parent_stop, .on_child_failure = (handler), .max_restarts = (max),     \
-		.restart_window_ms = (window),                                                 \
+#define PARENT_BEHAVIOR(handler, max, window)                                                      \
+	{                                                                                          \
+		.state_size = sizeof(void *), .init = parent_init, .receive = parent_receive,      \
+		.stop = parent_stop, .on_child_failure = (handler), .max_restarts = (max),         \
+		.restart_window_ms = (window),                                                     \
 	}
 
 static const skald_behavior_t supervisor = PARENT_BEHAVIOR(parent_on_failure, 0, 0);
@@ -282,11 +282,11 @@ static int grand_init(skald_actor_t *self, void *state, void *arg)
 }
 
 static const skald_behavior_t grand_behavior = {
-	.state_size = sizeof(void *),
-	.init = grand_init,
-	.receive = parent_receive,
-	.stop = parent_stop,
-	.on_child_failure = parent_on_failure,
+        .state_size = sizeof(void *),
+        .init = grand_init,
+        .receive = parent_receive,
+        .stop = parent_stop,
+        .on_child_failure = parent_on_failure,
 };
 
 Test(supervision, escalate_stops_child_and_fails_parent)

@@ -145,10 +145,10 @@ static void acc_stop(skald_actor_t *self, void *state, int reason)
 }
 
 static const skald_behavior_t acc_behavior = {
-	.state_size = sizeof(acc_state_t),
-	.init = acc_init,
-	.receive = acc_receive,
-	.stop = acc_stop,
+        .state_size = sizeof(acc_state_t),
+        .init = acc_init,
+        .receive = acc_receive,
+        .stop = acc_stop,
 };
 
 Test(system, accessors_report_self_system_parent_and_state)
@@ -206,9 +206,9 @@ static int zero_receive(skald_actor_t *self, void *state, const skald_msg_t *msg
 }
 
 static const skald_behavior_t zero_behavior = {
-	.state_size = ZERO_STATE_SIZE,
-	.init = zero_init,
-	.receive = zero_receive,
+        .state_size = ZERO_STATE_SIZE,
+        .init = zero_init,
+        .receive = zero_receive,
 };
 
 Test(system, state_is_zeroed_before_init_even_when_memory_is_reused)
@@ -258,9 +258,9 @@ static int slow_init_receive(skald_actor_t *self, void *state, const skald_msg_t
 }
 
 static const skald_behavior_t slow_init_behavior = {
-	.state_size = sizeof(slow_init_state_t),
-	.init = slow_init,
-	.receive = slow_init_receive,
+        .state_size = sizeof(slow_init_state_t),
+        .init = slow_init,
+        .receive = slow_init_receive,
 };
 
 Test(system, messages_sent_at_once_wait_for_init)
@@ -317,9 +317,9 @@ static int where_receive(skald_actor_t *self, void *state, const skald_msg_t *ms
 }
 
 static const skald_behavior_t where_behavior = {
-	.state_size = sizeof(where_state_t),
-	.init = where_init,
-	.receive = where_receive,
+        .state_size = sizeof(where_state_t),
+        .init = where_init,
+        .receive = where_receive,
 };
 
 static uint64_t thread_of(skald_system_t *sys, skald_ref_t r)
@@ -418,10 +418,10 @@ static void count_stop(skald_actor_t *self, void *state, int reason)
 }
 
 static const skald_behavior_t count_behavior = {
-	.state_size = sizeof(count_ctx_t *),
-	.init = count_init,
-	.receive = count_receive,
-	.stop = count_stop,
+        .state_size = sizeof(count_ctx_t *),
+        .init = count_init,
+        .receive = count_receive,
+        .stop = count_stop,
 };
 
 Test(system, stats_count_spawns_live_actors_and_deliveries)
@@ -552,10 +552,10 @@ static void many_stop(skald_actor_t *self, void *state, int reason)
 }
 
 static const skald_behavior_t many_behavior = {
-	.state_size = sizeof(many_state_t),
-	.init = many_init,
-	.receive = idle_receive,
-	.stop = many_stop,
+        .state_size = sizeof(many_state_t),
+        .init = many_init,
+        .receive = idle_receive,
+        .stop = many_stop,
 };
 
 Test(system, stop_with_100k_live_actors_stops_each_once_with_estopping)
@@ -594,10 +594,10 @@ static int mid_init(skald_actor_t *self, void *state, void *arg)
 }
 
 static const skald_behavior_t mid_behavior = {
-	.state_size = sizeof(many_state_t),
-	.init = mid_init,
-	.receive = idle_receive,
-	.stop = many_stop,
+        .state_size = sizeof(many_state_t),
+        .init = mid_init,
+        .receive = idle_receive,
+        .stop = many_stop,
 };
 
 static int root_init(skald_actor_t *self, void *state, void *arg)
@@ -610,10 +610,10 @@ static int root_init(skald_actor_t *self, void *state, void *arg)
 }
 
 static const skald_behavior_t root_behavior = {
-	.state_size = sizeof(many_state_t),
-	.init = root_init,
-	.receive = idle_receive,
-	.stop = many_stop,
+        .state_size = sizeof(many_state_t),
+        .init = root_init,
+        .receive = idle_receive,
+        .stop = many_stop,
 };
 
 Test(system, stop_stops_every_child_and_grandchild_once_with_estopping)
@@ -654,9 +654,9 @@ static int backlog_init(skald_actor_t *self, void *state, void *arg)
 }
 
 static const skald_behavior_t backlog_behavior = {
-	.state_size = sizeof(backlog_ctx_t *),
-	.init = backlog_init,
-	.receive = backlog_receive,
+        .state_size = sizeof(backlog_ctx_t *),
+        .init = backlog_init,
+        .receive = backlog_receive,
 };
 
 Test(system, stop_frees_payloads_left_in_mailboxes_exactly_once)
@@ -712,10 +712,10 @@ static void farewell_stop(skald_actor_t *self, void *state, int reason)
 }
 
 static const skald_behavior_t farewell_behavior = {
-	.state_size = sizeof(farewell_state_t),
-	.init = farewell_init,
-	.receive = idle_receive,
-	.stop = farewell_stop,
+        .state_size = sizeof(farewell_state_t),
+        .init = farewell_init,
+        .receive = idle_receive,
+        .stop = farewell_stop,
 };
 
 Test(system, stop_frees_payloads_sent_from_stop_callbacks)
@@ -752,10 +752,10 @@ static int late_spawn_init(skald_actor_t *self, void *state, void *arg)
 }
 
 static const skald_behavior_t late_spawn_behavior = {
-	.state_size = sizeof(late_spawn_ctx_t *),
-	.init = late_spawn_init,
-	.receive = echo_zero_receive,
-	.stop = late_spawn_stop,
+        .state_size = sizeof(late_spawn_ctx_t *),
+        .init = late_spawn_init,
+        .receive = echo_zero_receive,
+        .stop = late_spawn_stop,
 };
 
 Test(system, spawn_while_system_stops_is_estopping)

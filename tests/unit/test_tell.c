@@ -17,8 +17,8 @@ enum { CHUNK = 1000, GO = 0 };
 
 /* Payload of a sequenced message: sender index and sequence number (from 1). */
 #define SEQ_PAYLOAD(sender, seq) INT_PAYLOAD(((uint64_t)(sender) << 32) | (uint64_t)(seq))
-#define SEQ_SENDER(p) (PAYLOAD_INT(p) >> 32)
-#define SEQ_NUMBER(p) (PAYLOAD_INT(p) & 0xffffffffu)
+#define SEQ_SENDER(p)            (PAYLOAD_INT(p) >> 32)
+#define SEQ_NUMBER(p)            (PAYLOAD_INT(p) & 0xffffffffu)
 
 enum { MAX_SENDERS = 8 };
 
@@ -66,9 +66,9 @@ static int sender_receive(skald_actor_t *self, void *state, const skald_msg_t *m
 }
 
 static const skald_behavior_t sender_behavior = {
-	.state_size = sizeof(sender_state_t),
-	.init = sender_init,
-	.receive = sender_receive,
+        .state_size = sizeof(sender_state_t),
+        .init = sender_init,
+        .receive = sender_receive,
 };
 
 typedef struct receiver_state_s {
@@ -102,9 +102,9 @@ static int receiver_receive(skald_actor_t *self, void *state, const skald_msg_t 
 }
 
 static const skald_behavior_t receiver_behavior = {
-	.state_size = sizeof(receiver_state_t),
-	.init = receiver_init,
-	.receive = receiver_receive,
+        .state_size = sizeof(receiver_state_t),
+        .init = receiver_init,
+        .receive = receiver_receive,
 };
 
 /* Spawns the receiver pinned to receiver_thread and nsenders senders pinned
@@ -211,9 +211,9 @@ static int seen_receive(skald_actor_t *self, void *state, const skald_msg_t *msg
 }
 
 static const skald_behavior_t seen_behavior = {
-	.state_size = sizeof(seen_state_t),
-	.init = seen_init,
-	.receive = seen_receive,
+        .state_size = sizeof(seen_state_t),
+        .init = seen_init,
+        .receive = seen_receive,
 };
 
 Test(tell, local_delivery_moves_the_payload_pointer)
@@ -288,9 +288,9 @@ static int fwd_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
 }
 
 static const skald_behavior_t fwd_behavior = {
-	.state_size = sizeof(fwd_state_t),
-	.init = fwd_init,
-	.receive = fwd_receive,
+        .state_size = sizeof(fwd_state_t),
+        .init = fwd_init,
+        .receive = fwd_receive,
 };
 
 Test(tell, actor_tell_carries_sender_ref)
@@ -318,9 +318,9 @@ static int self_init(skald_actor_t *self, void *state, void *arg)
 }
 
 static const skald_behavior_t self_tell_behavior = {
-	.state_size = sizeof(seen_state_t),
-	.init = self_init,
-	.receive = seen_receive,
+        .state_size = sizeof(seen_state_t),
+        .init = self_init,
+        .receive = seen_receive,
 };
 
 Test(tell, tell_from_init_is_delivered_after_init)
@@ -391,9 +391,9 @@ static int ptr_init(skald_actor_t *self, void *state, void *arg)
 }
 
 static const skald_behavior_t badtype_behavior = {
-	.state_size = sizeof(void *),
-	.init = ptr_init,
-	.receive = badtype_receive,
+        .state_size = sizeof(void *),
+        .init = ptr_init,
+        .receive = badtype_receive,
 };
 
 Test(tell, actor_tell_errors_leave_payload_with_caller)
@@ -462,9 +462,9 @@ static int slot_receive(skald_actor_t *self, void *state, const skald_msg_t *msg
 }
 
 static const skald_behavior_t slot_behavior = {
-	.state_size = sizeof(void *),
-	.init = ptr_init,
-	.receive = slot_receive,
+        .state_size = sizeof(void *),
+        .init = ptr_init,
+        .receive = slot_receive,
 };
 
 Test(tell, stale_ref_to_reused_slot_is_dead_letter)
@@ -598,10 +598,10 @@ static void selfstop_stop(skald_actor_t *self, void *state, int reason)
 }
 
 static const skald_behavior_t selfstop_behavior = {
-	.state_size = sizeof(selfstop_state_t),
-	.init = selfstop_init,
-	.receive = selfstop_receive,
-	.stop = selfstop_stop,
+        .state_size = sizeof(selfstop_state_t),
+        .init = selfstop_init,
+        .receive = selfstop_receive,
+        .stop = selfstop_stop,
 };
 
 Test(tell, stop_self_stops_after_callback_and_drops_later_messages)
@@ -682,9 +682,9 @@ static int flood_receive(skald_actor_t *self, void *state, const skald_msg_t *ms
 }
 
 static const skald_behavior_t flood_behavior = {
-	.state_size = sizeof(flood_state_t),
-	.init = flood_init,
-	.receive = flood_receive,
+        .state_size = sizeof(flood_state_t),
+        .init = flood_init,
+        .receive = flood_receive,
 };
 
 static int peer_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
@@ -695,9 +695,9 @@ static int peer_receive(skald_actor_t *self, void *state, const skald_msg_t *msg
 }
 
 static const skald_behavior_t peer_behavior = {
-	.state_size = sizeof(void *),
-	.init = ptr_init,
-	.receive = peer_receive,
+        .state_size = sizeof(void *),
+        .init = ptr_init,
+        .receive = peer_receive,
 };
 
 Test(tell, flooded_actor_does_not_starve_peer_told_from_same_thread)
@@ -776,9 +776,9 @@ static int turns_receive(skald_actor_t *self, void *state, const skald_msg_t *ms
 }
 
 static const skald_behavior_t turns_behavior = {
-	.state_size = sizeof(turns_state_t),
-	.init = turns_init,
-	.receive = turns_receive,
+        .state_size = sizeof(turns_state_t),
+        .init = turns_init,
+        .receive = turns_receive,
 };
 
 static int blocker_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
@@ -793,9 +793,9 @@ static int blocker_receive(skald_actor_t *self, void *state, const skald_msg_t *
 }
 
 static const skald_behavior_t blocker_behavior = {
-	.state_size = sizeof(void *),
-	.init = ptr_init,
-	.receive = blocker_receive,
+        .state_size = sizeof(void *),
+        .init = ptr_init,
+        .receive = blocker_receive,
 };
 
 /* The longest run of consecutive messages handled by one actor. */

@@ -131,10 +131,10 @@ static void timer_stop(skald_actor_t *self, void *state, int reason)
 }
 
 static const skald_behavior_t timer_behavior = {
-	.state_size = sizeof(timer_state_t),
-	.init = timer_init,
-	.receive = timer_receive,
-	.stop = timer_stop,
+        .state_size = sizeof(timer_state_t),
+        .init = timer_init,
+        .receive = timer_receive,
+        .stop = timer_stop,
 };
 
 static void assert_clean(timer_ctx_t *ctx)

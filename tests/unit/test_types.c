@@ -104,8 +104,8 @@ Test(types, get_returns_definition_or_null)
  * that every thread saw. */
 enum { RACE_THREADS = 4, RACE_DEFS = 6 };
 static const skald_msgtype_t race_defs[RACE_DEFS] = {
-	{.name = "types.race.0"}, {.name = "types.race.1"}, {.name = "types.race.2"},
-	{.name = "types.race.3"}, {.name = "types.race.4"}, {.name = "types.race.5"},
+        {.name = "types.race.0"}, {.name = "types.race.1"}, {.name = "types.race.2"},
+        {.name = "types.race.3"}, {.name = "types.race.4"}, {.name = "types.race.5"},
 };
 static uint32_t race_ids[RACE_THREADS][RACE_DEFS];
 static int race_rcs[RACE_THREADS][RACE_DEFS];
@@ -201,7 +201,7 @@ Test(types, every_skald_code_has_its_name_and_message)
 		const char *msg;
 	} table[] = {
 #define XX(name, value, msg) {SKALD_##name, "SKALD_" #name, msg},
-		SKALD_ERRNO_MAP(XX)
+	        SKALD_ERRNO_MAP(XX)
 #undef XX
 	};
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {

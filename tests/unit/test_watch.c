@@ -65,9 +65,9 @@ static int watcher_receive(skald_actor_t *self, void *state, const skald_msg_t *
 }
 
 static const skald_behavior_t watcher_behavior = {
-	.state_size = sizeof(void *),
-	.init = watcher_init,
-	.receive = watcher_receive,
+        .state_size = sizeof(void *),
+        .init = watcher_init,
+        .receive = watcher_receive,
 };
 
 /* Runs cmd on the watcher for target; fails the test if it fails. */
@@ -260,9 +260,9 @@ static int parent_init(skald_actor_t *self, void *state, void *arg)
 }
 
 static const skald_behavior_t parent_behavior = {
-	.state_size = sizeof(void *),
-	.init = parent_init,
-	.receive = watcher_receive,
+        .state_size = sizeof(void *),
+        .init = parent_init,
+        .receive = watcher_receive,
 };
 
 Test(watch, parent_watching_child_sees_its_stop)
