@@ -62,6 +62,12 @@ int skald_listen(skald_system_t *sys, const char *addr, int *port);
  * returns at once; the connection is retried with backoff (100 ms doubling
  * to 5 s) for as long as the system runs, also after it drops. Connecting
  * twice to one address is a no-op. Errors: SKALD_EINVAL.
+ *
+ * One connection per pair of nodes: if two nodes connect to each other at
+ * the same moment, both keep the one opened by the node with the lower id
+ * and close the other. Messages sent in the instant before that choice may
+ * travel on the closed one, so their order with later messages is not
+ * guaranteed; order holds on the connection that remains.
  */
 int skald_connect(skald_system_t *sys, const char *addr);
 
