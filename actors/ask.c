@@ -91,44 +91,28 @@ int skald_ask(skald_actor_t *self, skald_ref_t to, uint32_t type, void *payload,
 		return SKALD_ENOTOWNER;
 	if (skald_type_get(type) == NULL)
 		return SKALD_ENOTYPE;
-	skald__actor_ext_t *x = skald__ext(self);
-	if (x == NULL)
+	skald__env_t *e = skald__env_new(ENV_USER, type, self->ref, payload);
+	if (e == NULL)
 		return SKALD_ENOMEM;
-	skald__ask_t *k = calloc(1, sizeof *k);
-	if (k == NULL)
-		return SKALD_ENOMEM;
-	skald__env_t *e = skald__env_new(ENV_USER, type, self->ref, NULL);
-	if (e == NULL) {
-		free(k);
-		return SKALD_ENOMEM;
-	}
-	int rc = uv_timer_init(&self->thread->loop, &k->h);
+	uint64_t corr;
+	int rc = skald__ask_pending(self, timeout_ms, cb, arg, &corr);
 	if (rc < 0) {
-		free(k);
-		free(e);
+		skald__env_release(e);
 		return rc;
 	}
-	k->h.data = k;
-	k->owner = self;
-	k->id = ++self->thread->next_ask_id;
-	k->cb = cb;
-	k->arg = arg;
-	k->next = x->asks;
-	if (x->asks != NULL)
-		x->asks->prev = k;
-	x->asks = k;
-	e->corr = k->id;
-	e->payload = payload;
+	e->corr = corr;
 	rc = skald__deliver(self->thread->sys, to, e);
 	if (rc < 0) {
-		/* Not sent, so not pending: the caller keeps the payload. */
+		/* Not sent, so not pending: drop the entry without calling back;
+		 * the caller keeps the payload. */
 		skald__env_release(e);
+		skald__ask_t *k = self->ext->asks;
+		while (k->id != corr)
+			k = k->next;
 		ask_unlink(k);
 		uv_close((uv_handle_t *)&k->h, close_cb);
-		return rc;
 	}
-	uv_timer_start(&k->h, timeout_cb, timeout_ms, 0);
-	return 0;
+	return rc;
 }
 
 int skald__ask_pending(skald_actor_t *self, uint64_t timeout_ms, skald_reply_fn cb, void *arg,

@@ -18,19 +18,14 @@ static _Atomic uint32_t ntypes;
 static uv_mutex_t lock;
 static uv_once_t once = UV_ONCE_INIT;
 
-static void down_free(void *p)
-{
-	free(p);
-}
-
 static const skald_msgtype_t down_type = {
         .name = "skald.down",
-        .free = down_free,
+        .free = free,
 };
 
 static const skald_msgtype_t node_type = {
         .name = "skald.node",
-        .free = down_free,
+        .free = free,
 };
 
 static void init_once(void)

@@ -165,8 +165,7 @@ static void recovery_done(skald_actor_t *a, entity_t *e)
 	skald__actor_after_callback(a);
 }
 
-static int replay_cb(skald_journal_t *j, const skald_event_t *events, size_t n, void *arg);
-static void replay_done(skald_journal_t *j, int status, void *arg);
+static void replay(skald_actor_t *a, entity_t *e, op_t *op, uint64_t to);
 
 static void highest_cb(skald_journal_t *j, int status, uint64_t seq, void *arg)
 {
@@ -186,21 +185,14 @@ static void highest_cb(skald_journal_t *j, int status, uint64_t seq, void *arg)
 	 * either written by another incarnation while we replayed, or deleted.
 	 * Replay once more up to this highest to apply the former; what is
 	 * still missing after that was deleted, and new writes must follow
-	 * the highest all the same. */
-	if (seq > e->seq && !e->second_pass) {
+	 * the highest all the same (replay_done). */
+	if (seq > e->seq) {
 		e->second_pass = true;
 		e->target = seq;
-		int rc = skald_journal_read(j, e->arg->pid, e->seq + 1, seq, SKALD_SEQ_MAX,
-		                            replay_cb, replay_done, op);
-		if (rc < 0) {
-			free(op);
-			recovery_failed(a, e, rc, "replaying events");
-		}
+		replay(a, e, op, seq);
 		return;
 	}
 	free(op);
-	if (seq > e->seq)
-		e->seq = seq;
 	recovery_done(a, e);
 }
 
@@ -254,14 +246,15 @@ static void replay_done(skald_journal_t *j, int status, void *arg)
 	}
 }
 
-static void replay_from_snapshot(skald_actor_t *a, entity_t *e, op_t *op)
+/* Replays the events after e->seq up to `to`; replay_done goes on. */
+static void replay(skald_actor_t *a, entity_t *e, op_t *op, uint64_t to)
 {
 	skald_journal_t *j = skald__writer_journal(e->w);
-	int rc = skald_journal_read(j, e->arg->pid, e->seq + 1, SKALD_SEQ_MAX, SKALD_SEQ_MAX,
-	                            replay_cb, replay_done, op);
+	int rc = skald_journal_read(j, e->arg->pid, e->seq + 1, to, SKALD_SEQ_MAX, replay_cb,
+	                            replay_done, op);
 	if (rc < 0) {
 		free(op);
-		recovery_failed(a, e, rc, "starting the replay");
+		recovery_failed(a, e, rc, "replaying events");
 	}
 }
 
@@ -290,7 +283,7 @@ static void snapshot_loaded(skald_journal_t *j, int status, const skald_snapshot
 		}
 		e->seq = e->snap_seq = snap->seq;
 	}
-	replay_from_snapshot(a, e, op);
+	replay(a, e, op, SKALD_SEQ_MAX);
 }
 
 static void recover(skald_actor_t *a, entity_t *e)
@@ -312,7 +305,7 @@ static void recover(skald_actor_t *a, entity_t *e)
 		}
 		return;
 	}
-	replay_from_snapshot(a, e, op);
+	replay(a, e, op, SKALD_SEQ_MAX);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -466,8 +459,9 @@ static void persisted(skald__pwrite_t *pw, int status)
 		          "(its state no longer reflects the journal)",
 		          e->arg->pid, (unsigned long long)p->pw.w.expected_seq);
 	} else if (status != SKALD_EREJECTED) {
-		SKALD_LOG(SKALD_LOG_ERROR, "%s: journal write failed: %s; stopping", e->arg->pid,
-		          skald_strerror(status));
+		SKALD_LOG(SKALD_LOG_ERROR, "%s: journal write failed: %s (%s); stopping",
+		          e->arg->pid, skald_strerror(status),
+		          skald_journal_errmsg(skald__writer_journal(e->w)));
 	}
 	if (p->cb != NULL)
 		p->cb(a, e->state, status, p->cb_arg);
@@ -508,6 +502,7 @@ int skald_persist_all(skald_actor_t *self, const skald_new_event_t *events, size
 	/* The record outlives the entity if it stops meanwhile: it owns its
 	 * copy of the persistence id and of the type names. */
 	char *pid = strdup(e->arg->pid);
+	p->pw.w = (skald_write_t){pid, e->seq, p->events, n, 0};
 	if (pid == NULL) {
 		free(p);
 		return SKALD_ENOMEM;
@@ -517,11 +512,11 @@ int skald_persist_all(skald_actor_t *self, const skald_new_event_t *events, size
 	for (size_t i = 0; i < n; i++) {
 		char *type = strdup(events[i].type);
 		if (type == NULL) {
+			/* persist_free releases what is copied so far; the data
+			 * stays the caller's. */
 			p->n = i;
 			for (size_t k = 0; k < i; k++)
-				p->events[k].data = NULL; /* not ours yet */
-			free(pid);
-			p->pw.w.persistence_id = NULL;
+				p->events[k].data = NULL;
 			persist_free(p);
 			return SKALD_ENOMEM;
 		}
@@ -535,7 +530,6 @@ int skald_persist_all(skald_actor_t *self, const skald_new_event_t *events, size
 		                               0};
 	}
 	p->n = n;
-	p->pw.w = (skald_write_t){pid, e->seq, p->events, n, 0};
 	p->pw.done = persisted;
 	op_set(&p->op, self, e);
 	p->cb = cb;

@@ -10,7 +10,6 @@
 #define MAX_BATCH 4096
 
 struct skald__writer_s {
-	skald__thread_t *thread;
 	skald_journal_t *j;
 	uv_idle_t flush; /* runs the flush on the next loop pass */
 	skald__pwrite_t *head, *tail;
@@ -166,7 +165,6 @@ skald__writer_t *skald__writer_get(skald__thread_t *t, int *err)
 		*err = rc;
 		return NULL;
 	}
-	w->thread = t;
 	uv_idle_init(&t->loop, &w->flush);
 	w->flush.data = w;
 	t->layer[SKALD__LAYER_JOURNAL].ctx = w;
