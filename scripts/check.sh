@@ -25,11 +25,16 @@ failed=0
 failed_suites=()
 log=$(mktemp)
 
+# Servers of this run only, named by its process id, so that two runs on one
+# machine (two checkouts, or CI beside a developer) never stop each other's.
+pg_name="check-$$"
+export SKALD_FERRETDB_DIR="$root/$build/ferretdb-$$"
 pg_uri=""
 mongo_uri=""
 stop_servers() {
-	[[ -n "$pg_uri" ]] && bash scripts/pg.sh stop check >/dev/null 2>&1
-	[[ -n "$mongo_uri" ]] && bash scripts/ferretdb.sh stop >/dev/null 2>&1
+	bash scripts/pg.sh destroy "$pg_name" >/dev/null 2>&1
+	bash scripts/ferretdb.sh stop >/dev/null 2>&1
+	rm -rf "$SKALD_FERRETDB_DIR"
 	rm -f "$log"
 }
 trap stop_servers EXIT
@@ -53,14 +58,14 @@ needs() { # needs SUITE...: true if one of them is to run
 
 suites=("$@")
 if needs stores entity postgres tool; then
-	if pg_uri=$(bash scripts/pg.sh start check); then
+	if pg_uri=$(bash scripts/pg.sh start "$pg_name"); then
 		echo "check: PostgreSQL at $(show "$pg_uri")" >&2
 		if ! "$build/skald" migrate --store "$pg_uri" >&2; then
 			fail_setup "PostgreSQL migration"
 		fi
 	else
 		pg_uri=""
-		fail_setup "PostgreSQL did not start (scripts/pg.sh start check)"
+		fail_setup "PostgreSQL did not start (scripts/pg.sh start $pg_name)"
 	fi
 fi
 if needs stores mongo tool; then

@@ -101,12 +101,13 @@ uri() {
 	echo "mongodb://127.0.0.1:$(cat "$portfile")"
 }
 
-# A TCP port on 127.0.0.1 that nothing listens on now. Another process may
-# take it before the server binds it: start then tries another.
+# A TCP port on 127.0.0.1 that nothing listens on now, below the kernel's
+# ephemeral range (32768 and up). Another process may take it before the
+# server binds it: start then tries another.
 free_port() {
 	local port
 	for _ in $(seq 1 50); do
-		port=$((20000 + RANDOM % 40000))
+		port=$((20000 + RANDOM % 12000))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			echo "$port"
 			return 0

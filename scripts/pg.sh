@@ -73,11 +73,13 @@ running() {
 }
 
 # A loopback port nobody listens on, drawn at random so that parallel
-# sessions rarely pick the same one (start retries when they do).
+# sessions rarely pick the same one (start retries when they do). Below
+# 32768: the kernel hands out ephemeral ports from 32768 up, and an outgoing
+# connection's local port could take a fixed one from that range.
 free_port() {
 	local p i
 	for i in $(seq 1 200); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % 12000))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return 0
