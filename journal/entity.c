@@ -150,8 +150,16 @@ int skald_entity_snapshot(skald_actor_t *self)
 
 static void recovery_failed(skald_actor_t *a, entity_t *e, int rc, const char *what)
 {
-	SKALD_LOG(SKALD_LOG_ERROR, "%s: recovery failed while %s: %s (%s)", e->arg->pid, what,
-	          skald_strerror(rc), skald_journal_errmsg(skald__writer_journal(e->w)));
+	skald_journal_t *j = skald__writer_journal(e->w);
+	uint64_t seq;
+	if (rc == SKALD_EDECODE && skald_journal_bad_event(j, NULL, &seq, NULL) == 0)
+		SKALD_LOG(SKALD_LOG_ERROR,
+		          "%s: recovery failed: event seq %llu is in the journal but cannot be "
+		          "read back (%s); the entity cannot recover past it",
+		          e->arg->pid, (unsigned long long)seq, skald_journal_errmsg(j));
+	else
+		SKALD_LOG(SKALD_LOG_ERROR, "%s: recovery failed while %s: %s (%s)", e->arg->pid,
+		          what, skald_strerror(rc), skald_journal_errmsg(j));
 	skald__actor_terminate(a, rc);
 }
 

@@ -20,6 +20,9 @@ struct skald_journal_s {
 	skald_journal_close_fn close_cb;
 	void *close_arg;
 	char errmsg[512];
+	/* The stored event the latest failed read could not decode. */
+	char *bad_pid; /* owned; NULL: none */
+	uint64_t bad_seq, bad_offset;
 };
 
 /* The message of the latest failed open on this thread: the handle it would
@@ -41,6 +44,38 @@ void skald_journal_set_errmsg(skald_journal_t *j, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(j->errmsg, sizeof j->errmsg, fmt, ap);
 	va_end(ap);
+}
+
+static void forget_bad_event(skald_journal_t *j)
+{
+	free(j->bad_pid);
+	j->bad_pid = NULL;
+}
+
+void skald_journal_set_bad_event(skald_journal_t *j, const char *persistence_id, uint64_t seq,
+                                 uint64_t offset)
+{
+	if (j == NULL || persistence_id == NULL)
+		return;
+	free(j->bad_pid);
+	/* Out of memory, the caller learns no more than the message says. */
+	j->bad_pid = strdup(persistence_id);
+	j->bad_seq = seq;
+	j->bad_offset = offset;
+}
+
+int skald_journal_bad_event(const skald_journal_t *j, const char **persistence_id, uint64_t *seq,
+                            uint64_t *offset)
+{
+	if (j == NULL || j->bad_pid == NULL)
+		return SKALD_ENOTFOUND;
+	if (persistence_id)
+		*persistence_id = j->bad_pid;
+	if (seq)
+		*seq = j->bad_seq;
+	if (offset)
+		*offset = j->bad_offset;
+	return 0;
 }
 
 const char *skald_journal_errmsg(const skald_journal_t *j)
@@ -127,6 +162,7 @@ static void on_store_closed(skald_journal_t *j)
 	j->store->fini(j->state);
 	if (j->close_cb)
 		j->close_cb(j, j->close_arg);
+	free(j->bad_pid);
 	free(j);
 }
 
@@ -369,6 +405,7 @@ int skald_journal_read(skald_journal_t *j, const char *persistence_id, uint64_t 
 	read_req_t *req = read_req(on_events, done, arg);
 	if (req == NULL)
 		return SKALD_ENOMEM;
+	forget_bad_event(j);
 	rc = j->store->read(j->state, persistence_id, from ? from : 1, to, max, read_batch,
 	                    read_done, req);
 	if (rc != 0)
@@ -389,6 +426,7 @@ int skald_journal_read_all(skald_journal_t *j, uint64_t after, uint64_t max,
 	read_req_t *req = read_req(on_events, done, arg);
 	if (req == NULL)
 		return SKALD_ENOMEM;
+	forget_bad_event(j);
 	rc = j->store->read_all(j->state, after, max, read_batch, read_done, req);
 	if (rc != 0)
 		free(req);

@@ -51,12 +51,37 @@ int tool_exit_code(int rc)
 	}
 }
 
+/* After a read stopped at a stored event it cannot decode: how to read on
+ * past that event with this command. */
+static void hint_past_bad_event(const skald_tool_t *t)
+{
+	const char *pid;
+	uint64_t seq, offset;
+	if (t->j == NULL || skald_journal_bad_event(t->j, &pid, &seq, &offset) != 0)
+		return;
+	fprintf(stderr,
+	        "skald %s: event \"%s\" seq %" PRIu64 " is in the journal but cannot be read "
+	        "back as JSON; everything before it was printed. To carry on past it: ",
+	        t->cmd, pid, seq);
+	if (strcmp(t->cmd, "export") == 0 && t->pid == NULL && offset > 0)
+		fprintf(stderr, "skald export --after %" PRIu64 " (add --prefix as before)\n",
+		        offset);
+	else if (strcmp(t->cmd, "export") == 0)
+		fprintf(stderr, "skald export --pid '%s' --from %" PRIu64 "\n", pid, seq + 1);
+	else
+		fprintf(stderr, "skald events '%s' --from %" PRIu64 "\n", pid, seq + 1);
+}
+
 int tool_fail_rc(skald_tool_t *t, int rc, const char *what)
 {
 	const char *msg = t->j != NULL ? skald_journal_errmsg(t->j) : "";
 	if (msg[0] == '\0')
 		msg = skald_strerror(rc);
-	return tool_fail(t, tool_exit_code(rc), "%s: %s (%s)", what, msg, skald_err_name(rc));
+	int code = tool_fail(t, tool_exit_code(rc), "%s: %s (%s)", what, msg, skald_err_name(rc));
+	/* The handle is closing, not yet freed: what it knows is still there. */
+	if (rc == SKALD_EDECODE)
+		hint_past_bad_event(t);
+	return code;
 }
 
 /* ------------------------------------------------------------------------ */

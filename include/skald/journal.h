@@ -52,6 +52,13 @@ typedef struct skald_journal_s skald_journal_t;
 /* ------------------------------------------------------------------------ */
 /* Envelopes                                                                 */
 
+/* The deepest nesting of event and snapshot data that every store keeps:
+ * the data object is at level 1 and every value, scalars too, one level
+ * below its container. jansson reads no deeper, so a store refuses deeper
+ * data (SKALD_EREJECTED, with a reason) rather than store what it could not
+ * give back. */
+#define SKALD_DATA_MAX_DEPTH 2048
+
 /*
  * One event as stored in the journal.
  *
@@ -214,6 +221,18 @@ int skald_journal_close(skald_journal_t *j, skald_journal_close_fn cb, void *arg
  * next operation on j fails or j is freed. Never NULL (also for j NULL).
  */
 const char *skald_journal_errmsg(const skald_journal_t *j);
+
+/*
+ * The stored event that the latest read or read_all of j could not decode,
+ * when it completed with SKALD_EDECODE: written by another program or an
+ * older build, it is in the journal but cannot be given back as JSON. Sets
+ * *persistence_id (borrowed: valid until the next read on j or j is freed),
+ * *seq and *offset (its place in the global order, 0 if the store does not
+ * know it); any of them may be NULL. Returns 0, or SKALD_ENOTFOUND when the
+ * latest read did not stop at such an event. Loop thread of j.
+ */
+int skald_journal_bad_event(const skald_journal_t *j, const char **persistence_id, uint64_t *seq,
+                            uint64_t *offset);
 
 /* The loop j is bound to. */
 uv_loop_t *skald_journal_loop(const skald_journal_t *j);

@@ -224,6 +224,15 @@ int skald_store_migrate(const char *uri, int status_only, FILE *out, char *err, 
  */
 void skald_journal_set_errmsg(skald_journal_t *j, const char *fmt, ...) SKALD_STORE_PRINTF(2, 3);
 
+/*
+ * For stores: names the stored event that a read or read_all cannot decode,
+ * before the read completes with SKALD_EDECODE (see skald_journal_bad_event).
+ * persistence_id is copied; offset is the event's place in the global order,
+ * 0 if the store does not know it. Call on j's loop thread.
+ */
+void skald_journal_set_bad_event(skald_journal_t *j, const char *persistence_id, uint64_t seq,
+                                 uint64_t offset);
+
 #ifdef __cplusplus
 }
 #endif

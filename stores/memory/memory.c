@@ -656,16 +656,14 @@ static void mem_fini(void *state)
 	m->evbuf = NULL;
 }
 
-/* Nesting deeper than this is refused, as jansson's encoder refuses it. */
-#define MAX_DEPTH 2048
-
 /* A private copy of v, or NULL if v cannot be stored as JSON text: a string
  * or key that is not valid UTF-8 (possible through jansson's _nocheck
- * functions), or nesting deeper than MAX_DEPTH. Constructors of jansson
+ * functions), or nesting deeper than SKALD_DATA_MAX_DEPTH (depth counts from
+ * 1 for the data object). Constructors of jansson
  * validate as they build, so copying is also the check. */
 static json_t *copy_valid(const json_t *v, int depth)
 {
-	if (depth > MAX_DEPTH)
+	if (depth > SKALD_DATA_MAX_DEPTH)
 		return NULL;
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: {
@@ -718,7 +716,7 @@ static json_t *freeze(const json_t *data)
 {
 	if (!json_is_object(data))
 		return NULL;
-	return copy_valid(data, 0);
+	return copy_valid(data, 1);
 }
 
 /* Applies one frozen write. Caller holds the db lock. On success the trees
@@ -796,7 +794,9 @@ static int mem_append(void *state, skald_write_t *writes, size_t nwrites, skald_
 				        wr->persistence_id, (unsigned long long)wr->events[i].seq,
 				        wr->events[i].type,
 				        json_is_object(wr->events[i].data)
-				                ? "cannot be encoded as JSON (invalid UTF-8?)"
+				                ? "cannot be stored (invalid UTF-8, or nested "
+				                  "deeper "
+				                  "than SKALD_DATA_MAX_DEPTH)"
 				                : "has data that is not a JSON object");
 				wr->status = SKALD_EREJECTED;
 			}
@@ -920,7 +920,8 @@ static int mem_snapshot_save(void *state, skald_snapshot_t *snap, skald_done_fn 
 	if (frozen == NULL) {
 		skald_journal_set_errmsg(m->j,
 		                         "snapshot of \"%s\" at seq %llu rejected: data is not "
-		                         "an encodable JSON object",
+		                         "a JSON object that can be stored (invalid UTF-8, or "
+		                         "nested deeper than SKALD_DATA_MAX_DEPTH)",
 		                         snap->persistence_id, (unsigned long long)snap->seq);
 		op->status = SKALD_EREJECTED;
 		defer(m, op);

@@ -8,7 +8,10 @@
  * MongoDB accepts them only in some places). Rather than reject such an
  * event, which is valid JSON, it is stored as its JSON text in another
  * field; readers accept both forms. Nesting deeper than BSON_DEPTH goes the
- * same way, since servers limit the depth of stored documents.
+ * same way, since servers limit the depth of stored documents, and so does
+ * an array directly inside an array, which FerretDB 1.x refuses. Numbers
+ * keep their kind: a JSON integer is a BSON int64, a real a double (negative
+ * zero included). Data nested deeper than SKALD_DATA_MAX_DEPTH is refused.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -18,10 +21,9 @@
 #include "stores/mongo/mongo_int.h"
 
 /* MongoDB refuses documents nested more than 100 levels deep; the data sits
- * two levels below the stored document (events array, event). */
+ * two levels below the stored document (events array, event). Depth counts
+ * from 1 for the data object; deeper than SKALD_DATA_MAX_DEPTH is refused. */
 #define BSON_DEPTH 90
-/* Deeper than this is refused, as jansson's encoder refuses it. */
-#define MAX_DEPTH 2048
 
 enum fit { FIT_BSON, FIT_TEXT, FIT_NONE };
 
@@ -39,7 +41,7 @@ static int key_is_plain(const char *key, size_t len)
  * key that is not UTF-8, or absurd nesting). */
 static enum fit scan(const json_t *v, int depth)
 {
-	if (depth > MAX_DEPTH)
+	if (depth > SKALD_DATA_MAX_DEPTH)
 		return FIT_NONE;
 	enum fit f = depth > BSON_DEPTH ? FIT_TEXT : FIT_BSON;
 	switch (json_typeof(v)) {
@@ -58,8 +60,15 @@ static enum fit scan(const json_t *v, int depth)
 		}
 		return f;
 	case JSON_ARRAY:
-		for (size_t i = 0; i < json_array_size(v) && f != FIT_NONE; i++)
-			f = worse(f, scan(json_array_get(v, i), depth + 1));
+		for (size_t i = 0; i < json_array_size(v) && f != FIT_NONE; i++) {
+			const json_t *item = json_array_get(v, i);
+			/* An array directly inside an array is valid BSON, but
+			 * not every server of the MongoDB wire stores it
+			 * (FerretDB 1.x refuses "nested arrays"): text is safe. */
+			if (json_is_array(item))
+				f = worse(f, FIT_TEXT);
+			f = worse(f, scan(item, depth + 1));
+		}
 		return f;
 	case JSON_STRING: {
 		const char *s = json_string_value(v);
@@ -140,7 +149,7 @@ int skald__mongo_put_data(bson_t *doc, const json_t *data)
 {
 	if (!json_is_object(data))
 		return SKALD_EREJECTED;
-	switch (scan(data, 0)) {
+	switch (scan(data, 1)) {
 	case FIT_BSON: {
 		bson_t child;
 		if (!bson_append_document_begin(doc, "d", 1, &child) ||
@@ -167,7 +176,7 @@ static json_t *get_value(const bson_iter_t *it, int depth);
 static json_t *get_document(const bson_iter_t *parent, int depth, int array)
 {
 	bson_iter_t it;
-	if (depth > MAX_DEPTH || !bson_iter_recurse(parent, &it))
+	if (depth > SKALD_DATA_MAX_DEPTH || !bson_iter_recurse(parent, &it))
 		return NULL;
 	json_t *out = array ? json_array() : json_object();
 	if (out == NULL)
@@ -222,7 +231,7 @@ static json_t *get_value(const bson_iter_t *it, int depth)
 json_t *skald__mongo_get_data(const bson_iter_t *d, const bson_iter_t *j, const char **err)
 {
 	if (d && bson_iter_type(d) == BSON_TYPE_DOCUMENT) {
-		json_t *v = get_document(d, 0, 0);
+		json_t *v = get_document(d, 1, 0);
 		if (v == NULL)
 			*err = "its data holds a BSON value with no JSON form";
 		return v;

@@ -572,6 +572,10 @@ typedef struct op_s {
 	void *arg;
 	char *pid;
 	char errmsg[400]; /* set by the worker, given to the handle on the loop */
+	/* The stored event a read cannot decode (bad_pid owned; NULL: none),
+	 * given to the handle with errmsg. */
+	char *bad_pid;
+	uint64_t bad_seq, bad_offset;
 	skald_done_fn done;
 
 	/* A streamed batch, made by the worker, delivered and freed by the
@@ -687,6 +691,7 @@ static void op_free(op_t *op)
 	free(op->ev);
 	free(op->ids);
 	free(op->pid);
+	free(op->bad_pid);
 	if (op->kind == OP_SNAP_LOAD)
 		json_decref(op->u.snap.snap.data);
 	if (op->kind == OP_LIST) {
@@ -1033,7 +1038,8 @@ static bson_t *encode_write(op_t *op, const skald_write_t *wr, int *rc)
 			        wr->persistence_id, e->seq, e->type,
 			        !json_is_object(e->data)
 			                ? "has data that is not a JSON object"
-			                : "cannot be encoded (invalid UTF-8 in its type or data?)");
+			                : "cannot be stored (invalid UTF-8 in its type or data, "
+			                  "or data nested deeper than SKALD_DATA_MAX_DEPTH)");
 			*rc = SKALD_EREJECTED;
 		}
 		bson_append_document_end(&arr, &el);
@@ -1642,6 +1648,17 @@ out:
 
 /* Decodes the event element it (one entry of a document's "ev") as seq of
  * pid and adds it to op's batch. */
+/* Names the event a read stopped at, for skald_journal_bad_event. Returns
+ * SKALD_EDECODE. */
+static int bad_event(op_t *op, const char *pid, uint64_t seq, uint64_t offset)
+{
+	free(op->bad_pid);
+	op->bad_pid = strdup(pid);
+	op->bad_seq = seq;
+	op->bad_offset = offset;
+	return SKALD_EDECODE;
+}
+
 static int add_event(op_t *op, const char *pid, uint64_t seq, uint64_t offset, bson_iter_t *it)
 {
 	bson_iter_t f, d, j;
@@ -1674,7 +1691,7 @@ static int add_event(op_t *op, const char *pid, uint64_t seq, uint64_t offset, b
 	if (data == NULL) {
 		fail(op, SKALD_EDECODE, "event \"%s\" seq %" PRIu64 " cannot be decoded: %s", pid,
 		     seq, why);
-		return SKALD_EDECODE;
+		return bad_event(op, pid, seq, offset);
 	}
 	int rc = batch_add(op, pid, seq, type, version, data, ts, writer, offset);
 	if (rc != 0)
@@ -1682,7 +1699,7 @@ static int add_event(op_t *op, const char *pid, uint64_t seq, uint64_t offset, b
 	return rc;
 bad:
 	fail(op, SKALD_EDECODE, "event \"%s\" seq %" PRIu64 " is not a document", pid, seq);
-	return SKALD_EDECODE;
+	return bad_event(op, pid, seq, offset);
 }
 
 static void backend_error(op_t *op, const char *what, const bson_error_t *err)
@@ -1983,8 +2000,9 @@ static void step_snap_save(wctx_t *w, op_t *op)
 	if (skald__mongo_put_data(&doc, s->data) != 0 || doc.len > MAX_DOC) {
 		fail(op, SKALD_EREJECTED,
 		     "snapshot of \"%s\" at seq %" PRIu64
-		     " rejected: data is not an encodable JSON "
-		     "object (or is larger than one MongoDB document)",
+		     " rejected: data is not a JSON object that can be stored (invalid "
+		     "UTF-8, nested deeper than SKALD_DATA_MAX_DEPTH, or larger than one "
+		     "MongoDB document)",
 		     s->persistence_id, s->seq);
 	} else {
 		bson_error_t err;
@@ -2522,6 +2540,8 @@ static void deliver(mg_t *m, op_t *op)
 	skald_journal_t *j = m->j;
 	if (op->errmsg[0])
 		skald_journal_set_errmsg(j, "%s", op->errmsg);
+	if (op->bad_pid)
+		skald_journal_set_bad_event(j, op->bad_pid, op->bad_seq, op->bad_offset);
 	switch (op->kind) {
 	case OP_APPEND:
 		op->u.append.cb(j, op->status, op->u.append.writes, op->u.append.n, op->arg);

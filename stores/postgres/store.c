@@ -336,6 +336,8 @@ struct pg_s {
 	int open_handles;
 	op_t *head, *tail;
 	skald_event_t *evbuf;
+	json_error_t decode_err; /* why the first failed decode of a batch failed */
+	bool decode_failed;      /* decode_err is set; reset with each batch */
 	skald_persistence_id_t *idbuf;
 	bool closing, close_started;
 	void (*close_done)(skald_journal_t *j);
@@ -472,12 +474,15 @@ static char *encode(const json_t *data, size_t *len, const char **why)
 		*why = "has data that is not a JSON object";
 		return NULL;
 	}
-	char *text = json_dumps(data, JSON_COMPACT);
+	if (skald__pg_json_too_deep(data)) {
+		*why = "has data nested deeper than 2048 levels (SKALD_DATA_MAX_DEPTH)";
+		return NULL;
+	}
+	char *text = skald__pg_json_text(data, len);
 	if (text == NULL) {
 		*why = "cannot be encoded as JSON (invalid UTF-8?)";
 		return NULL;
 	}
-	*len = strlen(text);
 	if (has_nul_escape(text, *len)) {
 		*why = "holds a \\u0000 character, which PostgreSQL's jsonb cannot store";
 		free(text);
@@ -494,45 +499,14 @@ static char *encode(const json_t *data, size_t *len, const char **why)
 /* ------------------------------------------------------------------------ */
 /* Binary array parameters                                                   */
 
-typedef struct buf_s {
-	char *p;
-	size_t len, cap;
-	int failed;
-} buf_t;
-
-static void buf_reserve(buf_t *b, size_t more)
-{
-	if (b->failed || b->len + more <= b->cap)
-		return;
-	size_t cap = b->cap ? b->cap : 256;
-	while (cap < b->len + more)
-		cap *= 2;
-	char *p = realloc(b->p, cap);
-	if (p == NULL) {
-		b->failed = 1;
-		return;
-	}
-	b->p = p;
-	b->cap = cap;
-}
-
-static void buf_put(buf_t *b, const void *data, size_t len)
-{
-	buf_reserve(b, len);
-	if (b->failed)
-		return;
-	memcpy(b->p + b->len, data, len);
-	b->len += len;
-}
-
-static void buf_u32(buf_t *b, uint32_t v)
+static void buf_u32(skald__pg_buf_t *b, uint32_t v)
 {
 	unsigned char x[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
 	                      (unsigned char)(v >> 8), (unsigned char)v};
-	buf_put(b, x, 4);
+	skald__pg_buf_put(b, x, 4);
 }
 
-static void buf_u64(buf_t *b, uint64_t v)
+static void buf_u64(skald__pg_buf_t *b, uint64_t v)
 {
 	buf_u32(b, (uint32_t)(v >> 32));
 	buf_u32(b, (uint32_t)v);
@@ -540,7 +514,7 @@ static void buf_u64(buf_t *b, uint64_t v)
 
 /* The header of a one-dimensional array of n elements of type oid
  * (PostgreSQL's array_send format). */
-static void arr_start(buf_t *b, uint32_t oid, size_t n)
+static void arr_start(skald__pg_buf_t *b, uint32_t oid, size_t n)
 {
 	b->len = 0;
 	buf_u32(b, 1); /* dimensions */
@@ -550,22 +524,22 @@ static void arr_start(buf_t *b, uint32_t oid, size_t n)
 	buf_u32(b, 1); /* lower bound */
 }
 
-static void arr_int8(buf_t *b, uint64_t v)
+static void arr_int8(skald__pg_buf_t *b, uint64_t v)
 {
 	buf_u32(b, 8);
 	buf_u64(b, v);
 }
 
-static void arr_int4(buf_t *b, uint32_t v)
+static void arr_int4(skald__pg_buf_t *b, uint32_t v)
 {
 	buf_u32(b, 4);
 	buf_u32(b, v);
 }
 
-static void arr_text(buf_t *b, const char *s, size_t len)
+static void arr_text(skald__pg_buf_t *b, const char *s, size_t len)
 {
 	buf_u32(b, (uint32_t)len);
-	buf_put(b, s, len);
+	skald__pg_buf_put(b, s, len);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1281,7 +1255,7 @@ static void append_next(pg_t *pg, op_t *op)
 	}
 	op->u.append.nchunk = nchunk;
 
-	buf_t b[10] = {{0}};
+	skald__pg_buf_t b[10] = {{0}};
 	arr_start(&b[0], OID_TEXT, nchunk);
 	arr_start(&b[1], OID_INT8, nchunk);
 	arr_start(&b[2], OID_INT4, nchunk);
@@ -1456,11 +1430,19 @@ static int pg_append(void *state, skald_write_t *writes, size_t nwrites, skald_a
 /* ------------------------------------------------------------------------ */
 /* Streamed reads                                                            */
 
-/* Decodes JSON text of a result field into an owned object. */
-static json_t *decode(const PGresult *res, int row, int col)
+/* Decodes JSON text of a result field into an owned object; NULL with
+ * pg->decode_err set when it is not JSON. */
+static json_t *decode(pg_t *pg, const PGresult *res, int row, int col)
 {
-	return json_loadb(PQgetvalue(res, row, col), (size_t)PQgetlength(res, row, col),
-	                  JSON_ALLOW_NUL, NULL);
+	/* jansson clears the error of every call: keep the first failure's. */
+	json_error_t err;
+	json_t *v = skald__pg_json_parse(PQgetvalue(res, row, col),
+	                                 (size_t)PQgetlength(res, row, col), &err);
+	if (v == NULL && !pg->decode_failed) {
+		pg->decode_err = err;
+		pg->decode_failed = true;
+	}
+	return v;
 }
 
 /* Hands events[0..n) to on_events and releases their data. A decode
@@ -1468,21 +1450,29 @@ static json_t *decode(const PGresult *res, int row, int col)
 static int deliver(pg_t *pg, op_t *op, size_t n)
 {
 	skald_event_t *ev = pg->evbuf;
+	/* The events before one that cannot be decoded are delivered: a
+	 * reader gets everything up to it. */
+	size_t good = 0;
+	while (good < n && ev[good].data != NULL)
+		good++;
 	int rc = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (ev[i].data == NULL) {
-			op_finish(op, SKALD_EDECODE,
-			          "event \"%s\" seq %llu: stored data is not JSON",
-			          ev[i].persistence_id, (unsigned long long)ev[i].seq);
-			rc = SKALD_EDECODE;
-		}
+	if (good > 0)
+		rc = op->u.on_events(pg->j, ev, good, op->arg);
+	if (rc == 0 && good < n) {
+		const skald_event_t *bad = &ev[good];
+		skald_journal_set_bad_event(pg->j, bad->persistence_id, bad->seq, bad->offset);
+		op_finish(op, SKALD_EDECODE,
+		          "event \"%s\" seq %llu: stored data cannot be read as JSON (%s at "
+		          "character %d)",
+		          bad->persistence_id, (unsigned long long)bad->seq, pg->decode_err.text,
+		          pg->decode_err.position);
+		rc = SKALD_EDECODE;
 	}
-	if (rc == 0 && n > 0)
-		rc = op->u.on_events(pg->j, ev, n, op->arg);
 	for (size_t i = 0; i < n; i++) {
 		json_decref(ev[i].data);
 		ev[i].data = NULL;
 	}
+	pg->decode_failed = false;
 	return rc;
 }
 
@@ -1536,7 +1526,7 @@ static void read_result(pg_t *pg, op_t *op, PGresult *res)
 		        .seq = u64_of(res, r, 0),
 		        .type = PQgetvalue(res, r, 1),
 		        .version = (int)i64_of(res, r, 2),
-		        .data = decode(res, r, 3),
+		        .data = decode(pg, res, r, 3),
 		        .timestamp = i64_of(res, r, 4),
 		        .writer = (uint64_t)i64_of(res, r, 5),
 		        .offset = u64_of(res, r, 6),
@@ -1628,7 +1618,7 @@ static void read_all_result(pg_t *pg, op_t *op, PGresult *res)
 		        .seq = u64_of(res, r, 3),
 		        .type = PQgetvalue(res, r, 4),
 		        .version = (int)i64_of(res, r, 5),
-		        .data = decode(res, r, 6),
+		        .data = decode(pg, res, r, 6),
 		        .timestamp = i64_of(res, r, 7),
 		        .writer = (uint64_t)i64_of(res, r, 8),
 		        .offset = u64_of(res, r, 9),
@@ -1919,10 +1909,15 @@ static void snapshot_loaded(pg_t *pg, op_t *op, PGresult *res)
 		op_finish(op, 0, NULL);
 		return;
 	}
-	json_t *data = decode(res, 0, 2);
+	json_t *data = decode(pg, res, 0, 2);
 	if (data == NULL) {
-		op_finish(op, SKALD_EDECODE, "snapshot of \"%s\": stored data is not JSON",
-		          op->pid);
+		op_finish(
+		        op, SKALD_EDECODE,
+		        "snapshot of \"%s\" at seq %llu: stored data cannot be read as JSON (%s at "
+		        "character %d)",
+		        op->pid, (unsigned long long)u64_of(res, 0, 0), pg->decode_err.text,
+		        pg->decode_err.position);
+		pg->decode_failed = false;
 		return;
 	}
 	op->u.snap.data = data;

@@ -12,7 +12,9 @@
  *     reads complete with that error without reaching the inner store. The
  *     completion is deferred by a harmless inner operation (a highest read),
  *     so that it runs on the loop, after the call returned and after the
- *     operations issued before it, as the store contract demands.
+ *     operations issued before it, as the store contract demands. A read
+ *     failed with SKALD_EDECODE names its first event as the one that
+ *     cannot be decoded, as a store does.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -229,16 +231,22 @@ typedef struct read_op_s {
 	skald_done_fn done;
 	void *arg;
 	int fail;
+	char *pid;
+	uint64_t from;
 } read_op_t;
 
 static void failed_read(skald_journal_t *j, int status, uint64_t seq, void *arg)
 {
 	read_op_t *op = arg;
+	skald_journal_set_errmsg(j, "probe: read failed on purpose");
+	/* As a store does when it meets an event it cannot decode. */
+	if (op->fail == SKALD_EDECODE)
+		skald_journal_set_bad_event(j, op->pid, op->from, 0);
 	skald_done_fn done = op->done;
 	void *done_arg = op->arg;
 	int fail = op->fail;
+	free(op->pid);
 	free(op);
-	skald_journal_set_errmsg(j, "probe: read failed on purpose");
 	done(j, fail, done_arg);
 }
 
@@ -252,10 +260,12 @@ static int probe_read(void *state, const char *pid, uint64_t from, uint64_t to, 
 	read_op_t *op = malloc(sizeof *op);
 	if (op == NULL)
 		return SKALD_ENOMEM;
-	*op = (read_op_t){done, arg, fail};
-	int rc = p->inner->highest(p->istate, pid, failed_read, op);
-	if (rc != 0)
+	*op = (read_op_t){done, arg, fail, strdup(pid), from};
+	int rc = op->pid ? p->inner->highest(p->istate, pid, failed_read, op) : SKALD_ENOMEM;
+	if (rc != 0) {
+		free(op->pid);
 		free(op);
+	}
 	return rc;
 }
 

@@ -206,22 +206,28 @@ Test(recovery, failing_apply_during_recovery_stops_the_entity_with_its_error)
 	test_end();
 }
 
-Test(recovery, failed_event_read_fails_recovery)
+/* A read that fails, and one that meets a stored event it cannot decode,
+ * stop the entity with the store's reason. */
+Test(recovery, failed_event_read_fails_recovery_with_its_reason)
 {
 	skald_system_t *sys = sys_start(probe_store_uri(), 2);
 	skald_ref_t obs = observer_start(sys);
-	char id[128], pid[192];
-	unique_id(id, sizeof id, "readfail");
-	pid_of(pid, sizeof pid, id);
-	jloop_t l;
-	jl_open(&l, store_uri());
-	jl_append(&l, pid, 0, 3, "acc.added", 1, "v", 1);
-	jl_close(&l);
+	static const int failures[] = {SKALD_EBACKEND, SKALD_EDECODE};
+	for (size_t i = 0; i < sizeof failures / sizeof failures[0]; i++) {
+		char id[128], pid[192];
+		unique_id(id, sizeof id, "readfail");
+		pid_of(pid, sizeof pid, id);
+		jloop_t l;
+		jl_open(&l, store_uri());
+		jl_append(&l, pid, 0, 3, "acc.added", 1, "v", 1);
+		jl_close(&l);
 
-	atomic_store(&probe_fail_read, SKALD_EBACKEND);
-	skald_ref_t e = spawn_watched(sys, obs, &acc_nosnap_type, id);
-	int reason = await_down(e);
-	cr_assert_eq(reason, SKALD_EBACKEND, "down reason %d (%s)", reason, skald_err_name(reason));
+		atomic_store(&probe_fail_read, failures[i]);
+		skald_ref_t e = spawn_watched(sys, obs, &acc_nosnap_type, id);
+		int reason = await_down(e);
+		cr_assert_eq(reason, failures[i], "down reason %d (%s), expected %s", reason,
+		             skald_err_name(reason), skald_err_name(failures[i]));
+	}
 	cr_assert_eq(atomic_load(&g_recovered_calls), 0);
 	skald_system_stop(sys);
 	test_end();
