@@ -1,6 +1,7 @@
 /*
  * journal/journal_int.h - internals shared by the journal front and the
- * built-in stores. Never installed.
+ * stores of this tree (the database stores' libraries use them too, from the
+ * same release). Never installed.
  */
 #ifndef SKALD_JOURNAL_INT_H
 #define SKALD_JOURNAL_INT_H
@@ -40,10 +41,8 @@ int skald__upcasters_active(void);
 /* Wall-clock milliseconds since the Unix epoch. */
 int64_t skald__now_ms(void);
 
-/* Registration functions of the built-in stores, called once by the registry
- * (journal/registry.c, register_builtins). */
+/* Registers the memory store, which is part of the core library; called
+ * once by the registry (journal/registry.c, register_builtins). */
 int skald__store_memory_register(void);
-int skald__store_postgres_register(void);
-int skald__store_mongo_register(void);
 
 #endif /* SKALD_JOURNAL_INT_H */

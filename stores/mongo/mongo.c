@@ -2823,9 +2823,11 @@ static const skald_store_t mongo_store = {
         .migrate = skald__mongo_migrate,
 };
 
-int skald__store_mongo_register(void)
+/* A constructor: see the declaration. A failure shows up as an unknown
+ * scheme, with the list of the schemes that did register. */
+__attribute__((constructor)) void skald__store_mongo_register(void)
 {
-	return skald__registry_add(&mongo_store);
+	(void)skald_store_register(&mongo_store);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -72,6 +72,16 @@ void skald__pg_uri_free(skald__pg_uri_t *u);
  * longer) replaced by "***". */
 void skald__pg_scrub(char *buf, size_t len, const char *msg, const char *secret);
 
+/*
+ * Registers the store's table with the journal (skald_store_register). A
+ * constructor: it runs when the program, or the shared library holding the
+ * store, is loaded, so that a program linked with this store picks it by URI
+ * without calling anything. Nothing references it, so links name it with
+ * -Wl,-u (skald-postgres.pc, the Makefile): that keeps the archive member that
+ * holds it in a static link (docs/PACKAGING.md).
+ */
+void skald__store_postgres_register(void);
+
 /* The store table's migrate member (see skald_store_t.migrate). */
 int skald__pg_migrate(const char *uri, int status_only, FILE *out, char *err, size_t errlen);
 
