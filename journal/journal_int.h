@@ -38,6 +38,20 @@ int skald__upcast(skald_event_t *ev);
 /* Non-zero once any upcaster is registered: lets readers skip the lookup. */
 int skald__upcasters_active(void);
 
+/* The batch=N option of every store's URI: events (or ids) per streamed
+ * batch of read, read_all and list_ids, and the default without it. */
+#define SKALD__BATCH_DEFAULT 1000
+#define SKALD__BATCH_MAX     65536
+
+/*
+ * Parses the value of a store's batch=N option (len bytes at value, not
+ * terminated) into *batch. Returns 0, or SKALD_EURI when it is not a number
+ * from 1 to SKALD__BATCH_MAX, with a message in err (errlen bytes) that
+ * starts "STORE journal URI: ". Thread-safe.
+ */
+int skald__uri_batch(const char *store, const char *value, size_t len, size_t *batch, char *err,
+                     size_t errlen);
+
 /* Wall-clock milliseconds since the Unix epoch. */
 int64_t skald__now_ms(void);
 

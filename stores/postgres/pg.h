@@ -46,14 +46,12 @@ typedef struct skald__pg_uri_s {
 	const char *password; /* borrowed from values, for scrubbing messages */
 } skald__pg_uri_t;
 
-#define SKALD__PG_DEFAULT_BATCH   1000
-#define SKALD__PG_MAX_BATCH       65536
 #define SKALD__PG_DEFAULT_WAIT_MS 10000
 #define SKALD__PG_DEFAULT_CONNECT 10000
 
 /*
  * Parses uri (postgres:// or postgresql://, libpq's URI syntax) into *out.
- * Store options: batch=N (1..65536, default 1000) and read_all_wait_ms=N
+ * Store options: batch=N (skald__uri_batch) and read_all_wait_ms=N
  * (default 10000); every other query option goes to libpq, which rejects
  * what it does not know. Returns 0, SKALD_EURI with a message in err that
  * names the mistake and never the password, or SKALD_ENOMEM. On failure
