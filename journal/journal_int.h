@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "skald/store.h"
 
@@ -51,6 +52,31 @@ int skald__upcasters_active(void);
  */
 int skald__uri_batch(const char *store, const char *value, size_t len, size_t *batch, char *err,
                      size_t errlen);
+
+/* One of a store's migrations, as skald__migrate_walk reports it. */
+typedef struct skald__migration_s {
+	const char *name; /* "0001_initial": the file name, as the user sees it */
+	int applied;      /* recorded as applied in the database */
+	int changed;      /* applied, but recorded with another text than this build's */
+} skald__migration_t;
+
+/*
+ * The part of a store's migrate member (skald_store_t.migrate) that is the
+ * same for every store, once the store has read what its database records:
+ * walks this build's migrations, known[0..nknown) in order, and lists them
+ * (status_only) or applies each one not applied yet through apply(arg, i),
+ * stopping at the first failure; then names the recorded migrations this
+ * build does not know, unknown[0..nunknown), and says where the schema
+ * stands. Every line goes to out (nothing when NULL), in one format for
+ * every store: "applied  NAME", "pending  NAME", "unknown  NAME  (applied by
+ * a newer build)", then a summary. apply returns 0, or an error with its
+ * message in err (errlen bytes); the walk returns 0 or that error. Blocks as
+ * long as apply does.
+ */
+int skald__migrate_walk(const skald__migration_t *known, size_t nknown, const char *const *unknown,
+                        size_t nunknown, int status_only, FILE *out,
+                        int (*apply)(void *arg, size_t i, char *err, size_t errlen), void *arg,
+                        char *err, size_t errlen);
 
 /* Wall-clock milliseconds since the Unix epoch. */
 int64_t skald__now_ms(void);
