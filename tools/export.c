@@ -25,7 +25,7 @@ const char cmd_export_usage[] =
         "  --store URI  the journal (default: the environment variable SKALD_JOURNAL)\n";
 
 typedef struct {
-	skald_tool_t t;
+	tool_t t;
 	const char *prefix;
 	size_t prefix_len;
 } export_t;
@@ -54,7 +54,7 @@ static void on_done(skald_journal_t *j, int status, void *arg)
 		tool_fail_rc(&c->t, status, "reading the journal");
 }
 
-static void export_one(skald_tool_t *t)
+static void export_one(tool_t *t)
 {
 	int rc = skald_journal_read(t->j, t->pid, 1, SKALD_SEQ_MAX, SKALD_SEQ_MAX, on_events,
 	                            on_done, t);
