@@ -13,10 +13,10 @@
 #include "skald/store.h"
 
 /*
- * Adds store to the registry without first registering the built-in stores:
- * the built-ins' registration functions call this (calling
- * skald_store_register from there would re-enter the one-time built-in
- * registration). Errors as skald_store_register.
+ * Adds store to the registry without first registering the memory store:
+ * the memory store's registration calls this (calling skald_store_register
+ * from there would re-enter the one-time registration of the memory store).
+ * Errors as skald_store_register.
  */
 int skald__registry_add(const skald_store_t *store);
 
