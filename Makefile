@@ -1,6 +1,7 @@
 # Skald - plain Makefile.
 #
-#   make                 libskald.a, libskald.so, tools, examples, benchmarks
+#   make                 the libraries (libskald, libskald-postgres, libskald-mongo,
+#                        each .a and .so), tools, examples, benchmarks
 #   make check           dependencies, build, every test suite
 #   make demo            the runnable example
 #   make bench           benchmarks side by side with CAF and Erlang/OTP
@@ -10,11 +11,21 @@
 #
 # Sources are found by wildcard: a new .c file in a layer folder is part of
 # the library; a new folder under tests/ is a new test suite.
+#
+# Three libraries: libskald (runtime, journal, memory store) needs libuv,
+# jansson and libcrypto; each database store is a library of its own that
+# registers itself when it is linked in (docs/PACKAGING.md), so a program that
+# uses only memory:// links without libpq and libmongoc.
 
 PREFIX  ?= /usr/local
+VERSION := 0.1.0
 BUILD   ?= build
 CC      ?= cc
-PKGS    := libuv jansson libpq libmongoc-1.0 libcrypto
+CORE_PKGS     := libuv jansson libcrypto
+postgres_PKGS := libpq
+mongo_PKGS    := libmongoc-1.0
+STORES        := postgres mongo
+PKGS    := $(CORE_PKGS) $(foreach s,$(STORES),$($(s)_PKGS))
 
 WARN    := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
            -Wno-unused-parameter
@@ -25,20 +36,41 @@ OPT     ?= -O2 -g
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC $(OPT) $(WARN) -Iinclude -I. -MMD -MP \
            $(shell pkg-config --cflags $(PKGS))
+CORE_LIBS := $(shell pkg-config --libs $(CORE_PKGS)) -lpthread -lm -ldl
 LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lpthread -lm -ldl
+
+# Shared libraries must name every library they use (-z defs), so that each
+# one is complete on its own. Off with a sanitizer, whose runtime may leave
+# symbols for the executable to define (clang's static runtime does).
+SHARED_DEFS := -Wl,-z,defs
 
 comma   := ,
 ifneq ($(SANITIZE),)
+SHARED_DEFS :=
 CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SANITIZE)
 BUILD   := build-$(subst $(comma),-,$(SANITIZE))
 endif
 
-LIB_DIRS := actors journal stores projections
+# The core library's folders; stores/NAME for each of STORES is a library of
+# its own.
+LIB_DIRS := base actors journal stores/memory projections
 LIB_SRC  := $(shell find $(LIB_DIRS) -name '*.c' 2>/dev/null | sort)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+store_obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard stores/$(1)/*.c)))
 
-TEST_SUITES := $(sort $(notdir $(shell find tests -mindepth 1 -maxdepth 1 -type d ! -name fuzz)))
+LIBS := $(foreach l,skald $(STORES:%=skald-%),$(BUILD)/lib$(l).a $(BUILD)/lib$(l).so)
+
+# How programs of this tree link every store statically: -u names each
+# store's registration constructor, so that the linker keeps the archive
+# member that holds it although nothing calls it (docs/PACKAGING.md).
+STORE_LINK := $(foreach s,$(STORES),-Wl,-u,skald__store_$(s)_register) \
+              $(STORES:%=$(BUILD)/libskald-%.a)
+ALL_LINK   := $(STORE_LINK) $(BUILD)/libskald.a $(LDLIBS)
+ALL_ARCHIVES := $(STORES:%=$(BUILD)/libskald-%.a) $(BUILD)/libskald.a
+
+TEST_SUITES := $(sort $(notdir $(shell find tests -mindepth 1 -maxdepth 1 -type d \
+                 ! -name fuzz ! -name packaging)))
 TEST_BINS   := $(TEST_SUITES:%=$(BUILD)/tests/%)
 
 BENCH_SRC  := $(wildcard bench/*.c)
@@ -52,7 +84,7 @@ TOOL_BIN := $(if $(TOOL_SRC),$(BUILD)/skald)
 
 .PHONY: all lib check test demo bench install clean deps format fuzz
 all: lib $(TOOL_BIN) $(EXAMPLE_BINS) $(BUILD)/examples/tictactoe_game.so $(BENCH_BINS)
-lib: $(BUILD)/libskald.a $(BUILD)/libskald.so
+lib: $(LIBS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -63,27 +95,39 @@ $(BUILD)/libskald.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/libskald.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) -shared $(LDFLAGS) $(SHARED_DEFS) -o $@ $^ $(CORE_LIBS)
+
+# A store library: the objects of stores/NAME, needing libskald and the
+# store's client library.
+define store_lib
+$(BUILD)/libskald-$(1).a: $(call store_obj,$(1))
+	rm -f $$@ && ar rcs $$@ $$^
+
+$(BUILD)/libskald-$(1).so: $(call store_obj,$(1)) $(BUILD)/libskald.so
+	$(CC) -shared $(LDFLAGS) $(SHARED_DEFS) -o $$@ $(call store_obj,$(1)) -L$(BUILD) -lskald \
+		$(shell pkg-config --libs $($(1)_PKGS)) $(CORE_LIBS)
+endef
+$(foreach s,$(STORES),$(eval $(call store_lib,$(s))))
 
 # A test suite is every .c file of its folder, linked into one Criterion
 # binary.
 .SECONDEXPANSION:
-$(BUILD)/tests/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tests/$$*/*.c))) $(BUILD)/libskald.a
+$(BUILD)/tests/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tests/$$*/*.c))) $(ALL_ARCHIVES)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(BUILD)/libskald.a $(LDLIBS) -lcriterion
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(ALL_LINK) -lcriterion
 
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libskald.a
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(ALL_ARCHIVES)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libskald.a $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(ALL_LINK)
 
-$(BUILD)/examples/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard examples/$$*/*.c))) $(BUILD)/libskald.a
+$(BUILD)/examples/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard examples/$$*/*.c))) $(ALL_ARCHIVES)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(BUILD)/libskald.a $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(ALL_LINK)
 
-# The whole library, exported (-rdynamic): `skald replay` dlopen()s entity
-# types, which call into libskald from code the tool itself never uses.
-$(BUILD)/skald: $(TOOL_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libskald.a
-	$(CC) $(LDFLAGS) -rdynamic -o $@ $(filter %.o,$^) \
+# The whole core library, exported (-rdynamic): `skald replay` dlopen()s
+# entity types, which call into libskald from code the tool itself never uses.
+$(BUILD)/skald: $(TOOL_SRC:%.c=$(BUILD)/obj/%.o) $(ALL_ARCHIVES)
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $(filter %.o,$^) $(STORE_LINK) \
 		-Wl,--whole-archive $(BUILD)/libskald.a -Wl,--no-whole-archive $(LDLIBS)
 
 # The tic-tac-toe game type as a shared object, for `skald replay --entity
@@ -98,9 +142,11 @@ deps:
 	@bash scripts/deps.sh
 
 # Every suite runs even when an earlier one failed; the target fails if any did.
+# check also installs into a temporary prefix and builds programs against it
+# with pkg-config, as a user would (scripts/packaging.sh).
 check: deps
 	@$(MAKE) --no-print-directory all $(TEST_BINS)
-	@bash scripts/check.sh $(BUILD) $(TEST_SUITES)
+	@SANITIZE=$(SANITIZE) bash scripts/check.sh $(BUILD) $(TEST_SUITES) packaging
 
 # The suites run the tool and the examples as a user would: build them too.
 test: all $(TEST_BINS)
@@ -115,13 +161,19 @@ bench:
 	@$(MAKE) --no-print-directory OPT="-O2 -g -DNDEBUG" all
 	@bash scripts/bench.sh $(BUILD)
 
-install: lib
+# Headers, the three libraries (static and shared), a .pc file for each, and
+# the tool. The store libraries' .pc files come from one template: only the
+# store's name and its client library differ.
+install: lib $(TOOL_BIN)
 	install -d $(DESTDIR)$(PREFIX)/include/skald $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 include/skald/*.h $(DESTDIR)$(PREFIX)/include/skald/
-	install -m 644 $(BUILD)/libskald.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(BUILD)/libskald.so $(DESTDIR)$(PREFIX)/lib/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@PKGS@|$(PKGS)|' skald.pc.in \
+	install -m 644 $(filter %.a,$(LIBS)) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(filter %.so,$(LIBS)) $(DESTDIR)$(PREFIX)/lib/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' skald.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/skald.pc
+	$(foreach s,$(STORES),sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+		-e 's|@STORE@|$(s)|g' -e 's|@PKGS@|$($(s)_PKGS)|' skald-store.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/skald-$(s).pc &&) true
 	if [ -n "$(TOOL_BIN)" ]; then install -d $(DESTDIR)$(PREFIX)/bin && \
 		install -m 755 $(TOOL_BIN) $(DESTDIR)$(PREFIX)/bin/; fi
 

@@ -1,20 +1,22 @@
 /*
  * journal/journal_int.h - internals shared by the journal front and the
- * built-in stores. Never installed.
+ * stores of this tree (the database stores' libraries use them too, from the
+ * same release). Never installed.
  */
 #ifndef SKALD_JOURNAL_INT_H
 #define SKALD_JOURNAL_INT_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "skald/store.h"
 
 /*
- * Adds store to the registry without first registering the built-in stores:
- * the built-ins' registration functions call this (calling
- * skald_store_register from there would re-enter the one-time built-in
- * registration). Errors as skald_store_register.
+ * Adds store to the registry without first registering the memory store:
+ * the memory store's registration calls this (calling skald_store_register
+ * from there would re-enter the one-time registration of the memory store).
+ * Errors as skald_store_register.
  */
 int skald__registry_add(const skald_store_t *store);
 
@@ -37,13 +39,50 @@ int skald__upcast(skald_event_t *ev);
 /* Non-zero once any upcaster is registered: lets readers skip the lookup. */
 int skald__upcasters_active(void);
 
+/* The batch=N option of every store's URI: events (or ids) per streamed
+ * batch of read, read_all and list_ids, and the default without it. */
+#define SKALD__BATCH_DEFAULT 1000
+#define SKALD__BATCH_MAX     65536
+
+/*
+ * Parses the value of a store's batch=N option (len bytes at value, not
+ * terminated) into *batch. Returns 0, or SKALD_EURI when it is not a number
+ * from 1 to SKALD__BATCH_MAX, with a message in err (errlen bytes) that
+ * starts "STORE journal URI: ". Thread-safe.
+ */
+int skald__uri_batch(const char *store, const char *value, size_t len, size_t *batch, char *err,
+                     size_t errlen);
+
+/* One of a store's migrations, as skald__migrate_walk reports it. */
+typedef struct skald__migration_s {
+	const char *name; /* "0001_initial": the file name, as the user sees it */
+	int applied;      /* recorded as applied in the database */
+	int changed;      /* applied, but recorded with another text than this build's */
+} skald__migration_t;
+
+/*
+ * The part of a store's migrate member (skald_store_t.migrate) that is the
+ * same for every store, once the store has read what its database records:
+ * walks this build's migrations, known[0..nknown) in order, and lists them
+ * (status_only) or applies each one not applied yet through apply(arg, i),
+ * stopping at the first failure; then names the recorded migrations this
+ * build does not know, unknown[0..nunknown), and says where the schema
+ * stands. Every line goes to out (nothing when NULL), in one format for
+ * every store: "applied  NAME", "pending  NAME", "unknown  NAME  (applied by
+ * a newer build)", then a summary. apply returns 0, or an error with its
+ * message in err (errlen bytes); the walk returns 0 or that error. Blocks as
+ * long as apply does.
+ */
+int skald__migrate_walk(const skald__migration_t *known, size_t nknown, const char *const *unknown,
+                        size_t nunknown, int status_only, FILE *out,
+                        int (*apply)(void *arg, size_t i, char *err, size_t errlen), void *arg,
+                        char *err, size_t errlen);
+
 /* Wall-clock milliseconds since the Unix epoch. */
 int64_t skald__now_ms(void);
 
-/* Registration functions of the built-in stores, called once by the registry
- * (journal/registry.c, register_builtins). */
+/* Registers the memory store, which is part of the core library; called
+ * once by the registry (journal/registry.c, register_builtins). */
 int skald__store_memory_register(void);
-int skald__store_postgres_register(void);
-int skald__store_mongo_register(void);
 
 #endif /* SKALD_JOURNAL_INT_H */

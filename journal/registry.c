@@ -18,20 +18,17 @@ static size_t nstores;
 static pthread_once_t builtins_once = PTHREAD_ONCE_INIT;
 
 /*
- * The one place where built-in stores are registered. Each backend folder
- * under stores/ exports one registration function, declared in
- * journal/journal_int.h; add postgres and mongodb here when they land:
- *	skald__store_postgres_register();
- *	skald__store_mongo_register();
- * Failures are ignored on purpose: a built-in that cannot register (which
- * only a broken table could cause) shows up as an unknown scheme, with the
- * list of the schemes that did register.
+ * The memory store is part of the core library and registered here, the
+ * first time the registry is used. The database stores are libraries of their
+ * own that register themselves from a constructor when they are linked in
+ * (docs/PACKAGING.md): the registry never names them. A failure is ignored on
+ * purpose: a table that cannot register (which only a broken table could
+ * cause) shows up as an unknown scheme, with the list of the schemes that did
+ * register.
  */
 static void register_builtins(void)
 {
 	(void)skald__store_memory_register();
-	(void)skald__store_postgres_register();
-	(void)skald__store_mongo_register();
 }
 
 static void ensure_builtins(void)

@@ -2,6 +2,9 @@
 # Runs every test suite; used by `make check` and `make test`.
 # Usage: scripts/check.sh BUILD_DIR SUITE...
 #
+# The pseudo-suite "packaging" installs the build into a temporary prefix and
+# builds programs against it as a user would (scripts/packaging.sh).
+#
 # Each suite is one Criterion binary. Before the suites, the test servers
 # start on loopback (a throwaway PostgreSQL 15 and FerretDB, the MongoDB-wire
 # server) and get migrated with the `skald` tool; they stop when this script
@@ -106,7 +109,27 @@ run_suite() {
 	fi
 }
 
+# The packaging check (scripts/packaging.sh): one test per line it prints.
+run_packaging() {
+	echo "== packaging" >&2
+	SANITIZE="${SANITIZE:-}" timeout 600 bash scripts/packaging.sh "$build" 2>&1 | tee "$log" >&2
+	local rc=${PIPESTATUS[0]}
+	local line
+	line=$(grep -a '^packaging: [0-9]* passed' "$log" | tail -1)
+	if [[ -n "$line" ]]; then
+		passed=$((passed + $(sed -E 's/packaging: ([0-9]+) passed.*/\1/' <<<"$line")))
+		failed=$((failed + $(sed -E 's/.*passed, ([0-9]+) failed/\1/' <<<"$line")))
+	else
+		failed=$((failed + 1))
+	fi
+	[[ $rc -ne 0 ]] && failed_suites+=("packaging (exit $rc)")
+}
+
 for suite in "${suites[@]}"; do
+	if [[ "$suite" == packaging ]]; then
+		run_packaging
+		continue
+	fi
 	bin="$build/tests/$suite"
 	if [[ ! -x "$bin" ]]; then
 		echo "missing test binary $bin" >&2

@@ -30,64 +30,13 @@ const char cmd_append_usage[] =
         "  --json       print {\"persistence_id\",\"highest_seq\"} instead of the number\n";
 
 typedef struct {
-	skald_tool_t t;
+	tool_t t;
 	uint64_t expect;
 	skald_event_t *ev;
 	json_t **lines; /* the parsed lines, which own the events' strings and data */
 	size_t n, cap;
 	skald_write_t w;
 } append_t;
-
-/* Checks one parsed line and fills ev from it (borrowing from line).
- * Returns 0, or TOOL_EUSAGE after saying what is wrong with it. */
-static int event_of_line(append_t *c, size_t lineno, json_t *line, skald_event_t *ev)
-{
-	static const char *const ignored[] = {"persistence_id", "seq", "timestamp", "writer",
-	                                      "offset"};
-	if (!json_is_object(line))
-		return tool_fail(&c->t, TOOL_EUSAGE,
-		                 "stdin line %zu: an event is a JSON object, e.g. "
-		                 "{\"type\":\"game.moved\",\"version\":1,\"data\":{...}}",
-		                 lineno);
-	const char *key;
-	json_t *v;
-	json_object_foreach(line, key, v)
-	{
-		int known = strcmp(key, "type") == 0 || strcmp(key, "version") == 0 ||
-		            strcmp(key, "data") == 0;
-		for (size_t i = 0; !known && i < sizeof ignored / sizeof ignored[0]; i++)
-			known = strcmp(key, ignored[i]) == 0;
-		if (!known)
-			return tool_fail(
-			        &c->t, TOOL_EUSAGE,
-			        "stdin line %zu: unknown key \"%s\" (an event has \"type\", "
-			        "\"version\" and \"data\")",
-			        lineno, key);
-	}
-	const char *type = json_string_value(json_object_get(line, "type"));
-	if (type == NULL || type[0] == '\0')
-		return tool_fail(&c->t, TOOL_EUSAGE,
-		                 "stdin line %zu: \"type\" must be a non-empty string, e.g. "
-		                 "\"game.moved\"",
-		                 lineno);
-	json_t *version = json_object_get(line, "version");
-	json_int_t ver = 1;
-	if (version != NULL) {
-		ver = json_is_integer(version) ? json_integer_value(version) : 0;
-		if (ver < 1 || ver > INT32_MAX)
-			return tool_fail(
-			        &c->t, TOOL_EUSAGE,
-			        "stdin line %zu: \"version\" must be a whole number from 1",
-			        lineno);
-	}
-	json_t *data = json_object_get(line, "data");
-	if (!json_is_object(data))
-		return tool_fail(&c->t, TOOL_EUSAGE,
-		                 "stdin line %zu: \"data\" must be a JSON object (use {} for none)",
-		                 lineno);
-	*ev = (skald_event_t){.type = type, .version = (int)ver, .data = data};
-	return 0;
-}
 
 /* Reads and checks every line of stdin before anything is written, so that
  * a mistake on line 7 does not leave lines 1 to 6 stored. */
@@ -127,7 +76,7 @@ static int read_stdin(append_t *c)
 			c->cap = cap;
 		}
 		c->lines[c->n] = line;
-		rc = event_of_line(c, lineno, line, &c->ev[c->n]);
+		rc = tool_event_of_line(&c->t, TOOL_LINE_EVENT, lineno, line, &c->ev[c->n]);
 		c->n++;
 	}
 	free(buf);

@@ -18,12 +18,12 @@
 #define SKALD_TOOLS_COMMANDS_H
 
 /* One entry of the table: name, one-line summary, usage text, entry point. */
-typedef struct skald_tool_cmd_s {
+typedef struct tool_cmd_s {
 	const char *name;
 	const char *summary;
 	const char *usage;
 	int (*run)(int argc, char **argv);
-} skald_tool_cmd_t;
+} tool_cmd_t;
 
 /* tools/migrate.c: skald migrate [--status] [--store URI] */
 extern const char cmd_migrate_usage[];

@@ -14,7 +14,7 @@
 /* ------------------------------------------------------------------------ */
 /* Messages and exit codes                                                   */
 
-int tool_fail(skald_tool_t *t, int code, const char *fmt, ...)
+int tool_fail(tool_t *t, int code, const char *fmt, ...)
 {
 	/* Whatever was printed so far belongs before the message, so that a
 	 * table and its error read in the order they happened. */
@@ -53,7 +53,7 @@ int tool_exit_code(int rc)
 
 /* After a read stopped at a stored event it cannot decode: how to read on
  * past that event with this command. */
-static void hint_past_bad_event(const skald_tool_t *t)
+static void hint_past_bad_event(const tool_t *t)
 {
 	const char *pid;
 	uint64_t seq, offset;
@@ -72,7 +72,7 @@ static void hint_past_bad_event(const skald_tool_t *t)
 		fprintf(stderr, "skald events '%s' --from %" PRIu64 "\n", pid, seq + 1);
 }
 
-int tool_fail_rc(skald_tool_t *t, int rc, const char *what)
+int tool_fail_rc(tool_t *t, int rc, const char *what)
 {
 	const char *msg = t->j != NULL ? skald_journal_errmsg(t->j) : "";
 	if (msg[0] == '\0')
@@ -104,7 +104,7 @@ int tool_parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
-static int usage_error(skald_tool_t *t, const char *fmt, const char *a, const char *b)
+static int usage_error(tool_t *t, const char *fmt, const char *a, const char *b)
 {
 	fprintf(stderr, "skald %s: ", t->cmd);
 	fprintf(stderr, fmt, a, b);
@@ -115,7 +115,7 @@ static int usage_error(skald_tool_t *t, const char *fmt, const char *a, const ch
 }
 
 /* Stores one option's value. name is the option as written ("--from"). */
-static int set_opt(skald_tool_t *t, const tool_opt_t *o, const char *name, const char *value)
+static int set_opt(tool_t *t, const tool_opt_t *o, const char *name, const char *value)
 {
 	if (o->given != NULL)
 		*o->given = 1;
@@ -135,7 +135,7 @@ static int set_opt(skald_tool_t *t, const tool_opt_t *o, const char *name, const
 	return 0;
 }
 
-int tool_args(skald_tool_t *t, int argc, char **argv, const tool_opt_t *opts, size_t nopts,
+int tool_args(tool_t *t, int argc, char **argv, const tool_opt_t *opts, size_t nopts,
               const char **pos, size_t npos, const char *pos_name)
 {
 	const tool_opt_t common[] = {
@@ -196,7 +196,7 @@ int tool_args(skald_tool_t *t, int argc, char **argv, const tool_opt_t *opts, si
 /* ------------------------------------------------------------------------ */
 /* The journal                                                               */
 
-int tool_open(skald_tool_t *t)
+int tool_open(tool_t *t)
 {
 	if (t->uri == NULL) {
 		const char *env = getenv("SKALD_JOURNAL");
@@ -237,7 +237,7 @@ int tool_open(skald_tool_t *t)
 
 static void on_required_highest(skald_journal_t *j, int status, uint64_t seq, void *arg)
 {
-	skald_tool_t *t = arg;
+	tool_t *t = arg;
 	if (status < 0) {
 		char what[256];
 		snprintf(what, sizeof what, "reading the highest seq of \"%s\"", t->pid);
@@ -255,7 +255,7 @@ static void on_required_highest(skald_journal_t *j, int status, uint64_t seq, vo
 	t->next(t);
 }
 
-void tool_require_pid(skald_tool_t *t, void (*next)(skald_tool_t *t))
+void tool_require_pid(tool_t *t, void (*next)(tool_t *t))
 {
 	t->next = next;
 	int rc = skald_journal_highest(t->j, t->pid, on_required_highest, t);
@@ -266,7 +266,7 @@ void tool_require_pid(skald_tool_t *t, void (*next)(skald_tool_t *t))
 	}
 }
 
-void tool_run(skald_tool_t *t)
+void tool_run(tool_t *t)
 {
 	if (t->loop_ready)
 		uv_run(&t->loop, UV_RUN_DEFAULT);
@@ -274,11 +274,11 @@ void tool_run(skald_tool_t *t)
 
 static void on_journal_closed(skald_journal_t *j, void *arg)
 {
-	skald_tool_t *t = arg;
+	tool_t *t = arg;
 	t->j = NULL;
 }
 
-void tool_close_journal(skald_tool_t *t)
+void tool_close_journal(tool_t *t)
 {
 	if (t->j == NULL || t->closing)
 		return;
@@ -287,7 +287,7 @@ void tool_close_journal(skald_tool_t *t)
 		t->j = NULL;
 }
 
-int tool_close(skald_tool_t *t)
+int tool_close(tool_t *t)
 {
 	if (t->loop_ready) {
 		/* The store's connection keeps the loop alive until the command
@@ -476,4 +476,97 @@ void tool_cell(const char *s, int width)
 	fputs(s, stdout);
 	for (int pad = width - n < 1 ? 1 : width - n; pad > 0; pad--)
 		fputc(' ', stdout);
+}
+
+/* The keys of an envelope, as `skald events --json` and `skald export` write
+ * them; the only keys an input line may have. */
+static const char *const envelope_keys[] = {"persistence_id", "seq",       "type",   "version",
+                                            "data",           "timestamp", "writer", "offset"};
+
+int tool_event_of_line(tool_t *t, tool_line_t kind, size_t lineno, json_t *line, skald_event_t *ev)
+{
+	const size_t nkeys = sizeof envelope_keys / sizeof envelope_keys[0];
+	int envelope = kind == TOOL_LINE_ENVELOPE;
+	if (!json_is_object(line))
+		return tool_fail(
+		        t, TOOL_EUSAGE, "stdin line %zu: %s", lineno,
+		        envelope ? "an envelope is a JSON object, as `skald export` writes "
+		                   "them"
+		                 : "an event is a JSON object, e.g. "
+		                   "{\"type\":\"game.moved\",\"version\":1,\"data\":{...}}");
+	const char *key;
+	json_t *v;
+	json_object_foreach(line, key, v)
+	{
+		size_t k = 0;
+		while (k < nkeys && strcmp(envelope_keys[k], key) != 0)
+			k++;
+		if (k == nkeys)
+			return tool_fail(
+			        t, TOOL_EUSAGE,
+			        "stdin line %zu: unknown key \"%s\" (an envelope has "
+			        "persistence_id, seq, type, version, data, timestamp, writer "
+			        "and offset%s)",
+			        lineno, key,
+			        envelope ? ""
+			                 : "; an event to append needs only type, "
+			                   "version and data");
+	}
+	*ev = (skald_event_t){0};
+	if (envelope) {
+		ev->persistence_id = json_string_value(json_object_get(line, "persistence_id"));
+		if (ev->persistence_id == NULL || ev->persistence_id[0] == '\0')
+			return tool_fail(t, TOOL_EUSAGE,
+			                 "stdin line %zu: \"persistence_id\" must be a non-empty "
+			                 "string",
+			                 lineno);
+		json_t *seq = json_object_get(line, "seq");
+		if (!json_is_integer(seq) || json_integer_value(seq) < 1)
+			return tool_fail(t, TOOL_EUSAGE,
+			                 "stdin line %zu: \"seq\" must be a whole number from 1",
+			                 lineno);
+		ev->seq = (uint64_t)json_integer_value(seq);
+	}
+	ev->type = json_string_value(json_object_get(line, "type"));
+	if (ev->type == NULL || ev->type[0] == '\0')
+		return tool_fail(t, TOOL_EUSAGE,
+		                 "stdin line %zu: \"type\" must be a non-empty string, e.g. "
+		                 "\"game.moved\"",
+		                 lineno);
+	json_t *version = json_object_get(line, "version");
+	json_int_t ver = 1;
+	if (version != NULL) {
+		ver = json_is_integer(version) ? json_integer_value(version) : 0;
+		if (ver < 1 || ver > INT32_MAX)
+			return tool_fail(
+			        t, TOOL_EUSAGE,
+			        "stdin line %zu: \"version\" must be a whole number from 1",
+			        lineno);
+	}
+	ev->version = (int)ver;
+	ev->data = json_object_get(line, "data");
+	if (!json_is_object(ev->data))
+		return tool_fail(t, TOOL_EUSAGE,
+		                 "stdin line %zu: \"data\" must be a JSON object (use {} for none)",
+		                 lineno);
+	if (!envelope)
+		return 0;
+	json_t *tsv = json_object_get(line, "timestamp");
+	if (tsv != NULL && !json_is_null(tsv)) {
+		/* ms since the epoch are accepted too: what a script may have. */
+		if (json_is_integer(tsv))
+			ev->timestamp = json_integer_value(tsv);
+		else if (!json_is_string(tsv) ||
+		         tool_parse_time(json_string_value(tsv), &ev->timestamp) < 0)
+			return tool_fail(t, TOOL_EUSAGE,
+			                 "stdin line %zu: \"timestamp\" must be an RFC 3339 time, "
+			                 "e.g. \"2024-05-01T12:00:00.123Z\"",
+			                 lineno);
+	}
+	if (tool_parse_writer(json_object_get(line, "writer"), &ev->writer) < 0)
+		return tool_fail(
+		        t, TOOL_EUSAGE,
+		        "stdin line %zu: \"writer\" must be 1 to 16 hex digits in a string",
+		        lineno);
+	return 0;
 }

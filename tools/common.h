@@ -50,20 +50,20 @@ enum {
 
 /* One run of a subcommand. Embed it first in the command's own state, so
  * that callbacks can reach both from one pointer. */
-typedef struct skald_tool_s {
+typedef struct tool_s {
 	const char *cmd; /* "events": every message starts "skald events: " */
 	const char *usage;
-	const char *uri;  /* --store, else SKALD_JOURNAL at tool_open */
-	int json;         /* --json: JSON lines instead of a table */
-	const char *pid;  /* the persistence id the command is about, if any */
-	uint64_t highest; /* pid's highest seq, once tool_require_pid found it */
-	void (*next)(struct skald_tool_s *t); /* tool_require_pid's continuation */
+	const char *uri;                /* --store, else SKALD_JOURNAL at tool_open */
+	int json;                       /* --json: JSON lines instead of a table */
+	const char *pid;                /* the persistence id the command is about, if any */
+	uint64_t highest;               /* pid's highest seq, once tool_require_pid found it */
+	void (*next)(struct tool_s *t); /* tool_require_pid's continuation */
 	uv_loop_t loop;
 	skald_journal_t *j; /* NULL until tool_open succeeds */
 	int loop_ready;
 	int closing;   /* skald_journal_close was called */
 	int exit_code; /* of the first failure; TOOL_OK so far */
-} skald_tool_t;
+} tool_t;
 
 /* ------------------------------------------------------------------------ */
 /* Arguments                                                                 */
@@ -90,7 +90,7 @@ typedef struct tool_opt_s {
  * pos[0..npos), and pos_name names them in messages ("PID"). Returns 0, or
  * TOOL_EUSAGE after printing a message that names the mistake.
  */
-int tool_args(skald_tool_t *t, int argc, char **argv, const tool_opt_t *opts, size_t nopts,
+int tool_args(tool_t *t, int argc, char **argv, const tool_opt_t *opts, size_t nopts,
               const char **pos, size_t npos, const char *pos_name);
 
 /* ------------------------------------------------------------------------ */
@@ -103,29 +103,29 @@ int tool_args(skald_tool_t *t, int argc, char **argv, const tool_opt_t *opts, si
  * code after printing why (no URI, a malformed one or an unknown scheme:
  * TOOL_EUSAGE; anything else the store says: TOOL_ESTORE).
  */
-int tool_open(skald_tool_t *t);
+int tool_open(tool_t *t);
 
 /*
  * Asks for the highest seq of t->pid; when it is above 0, stores it in
  * t->highest and calls next(t) on the loop. A persistence id that never had
  * events fails with TOOL_ENOTFOUND, a store failure with its code.
  */
-void tool_require_pid(skald_tool_t *t, void (*next)(skald_tool_t *t));
+void tool_require_pid(tool_t *t, void (*next)(tool_t *t));
 
 /* Runs t's loop until nothing is left to do. */
-void tool_run(skald_tool_t *t);
+void tool_run(tool_t *t);
 
 /* Starts closing the journal, unless that was done already; operations in
  * flight complete (streamed reads with SKALD_ECANCELED). Call on the loop.
  * A command calls it when its work is done: the store's connection keeps
  * the loop running until then. tool_fail calls it too. */
-void tool_close_journal(skald_tool_t *t);
+void tool_close_journal(tool_t *t);
 
 /* Runs the loop until the command closed the journal (or closes it if the
  * command never started anything), closes the loop, flushes stdout, and
  * returns the exit code: t->exit_code, or TOOL_ESTORE when stdout could
  * not be written. */
-int tool_close(skald_tool_t *t);
+int tool_close(tool_t *t);
 
 /* The exit code for a Skald error code (negative): SKALD_ECONFLICT 3,
  * SKALD_ENOTFOUND 4, mistakes of the caller (SKALD_EINVAL, SKALD_EURI,
@@ -135,12 +135,12 @@ int tool_exit_code(int rc);
 /* Prints "skald CMD: MESSAGE" to stderr, records code as the exit code
  * unless one was recorded before, closes the journal (a failure ends the
  * command), and returns code. */
-int tool_fail(skald_tool_t *t, int code, const char *fmt, ...) TOOL_PRINTF(3, 4);
+int tool_fail(tool_t *t, int code, const char *fmt, ...) TOOL_PRINTF(3, 4);
 
 /* tool_fail for a failed journal call: "WHAT: MESSAGE (NAME)", where MESSAGE
  * is the handle's error message (the backend's own text) or else
  * skald_strerror(rc). The code is tool_exit_code(rc). */
-int tool_fail_rc(skald_tool_t *t, int rc, const char *what);
+int tool_fail_rc(tool_t *t, int rc, const char *what);
 
 /* ------------------------------------------------------------------------ */
 /* Envelopes                                                                 */
@@ -173,6 +173,20 @@ int tool_parse_writer(const json_t *v, uint64_t *out);
  * in that order. ev->data is borrowed (the object takes its own
  * reference). */
 json_t *tool_event_json(const skald_event_t *ev);
+
+/* What an input line of stdin is: an event to append (`skald append`: its
+ * type, version and data count, the other keys of an envelope are accepted
+ * and ignored), or a whole envelope to import (`skald import`:
+ * persistence_id and seq required, timestamp and writer kept). */
+typedef enum { TOOL_LINE_EVENT, TOOL_LINE_ENVELOPE } tool_line_t;
+
+/*
+ * Checks line, the parsed line lineno of stdin, as kind says, and fills ev
+ * from it (ev borrows line's strings and data; the fields kind does not take
+ * are zero). Returns 0, or TOOL_EUSAGE after reporting with tool_fail what
+ * is wrong with the line. line is borrowed.
+ */
+int tool_event_of_line(tool_t *t, tool_line_t kind, size_t lineno, json_t *line, skald_event_t *ev);
 
 /* Writes v compactly on one line of stdout. v is borrowed. */
 void tool_print_json(const json_t *v);

@@ -20,7 +20,7 @@ const char cmd_delete_usage[] =
         "  --json       one JSON object: {\"persistence_id\",\"deleted_to\",\"highest_seq\"}\n";
 
 typedef struct {
-	skald_tool_t t;
+	tool_t t;
 	uint64_t to;
 } delete_t;
 
@@ -47,7 +47,7 @@ static void on_deleted(skald_journal_t *j, int status, void *arg)
 	}
 }
 
-static void delete_events(skald_tool_t *t)
+static void delete_events(tool_t *t)
 {
 	delete_t *c = (delete_t *)t;
 	int rc = skald_journal_delete_to(t->j, t->pid, c->to, on_deleted, c);

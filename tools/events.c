@@ -23,7 +23,7 @@ const char cmd_events_usage[] =
         "  --json       JSON lines instead of a table\n";
 
 typedef struct {
-	skald_tool_t t;
+	tool_t t;
 	uint64_t from, to, max;
 	uint64_t n;
 } events_t;
@@ -83,7 +83,7 @@ static void on_done(skald_journal_t *j, int status, void *arg)
 		        c->t.pid, c->t.highest);
 }
 
-static void read_events(skald_tool_t *t)
+static void read_events(tool_t *t)
 {
 	events_t *c = (events_t *)t;
 	int rc = skald_journal_read(t->j, t->pid, c->from, c->to, c->max, on_events, on_done, c);

@@ -34,7 +34,7 @@ const char cmd_export_usage[] =
         "the command to carry on past it.\n";
 
 typedef struct {
-	skald_tool_t t;
+	tool_t t;
 	const char *prefix;
 	size_t prefix_len;
 	uint64_t from, after;
@@ -64,7 +64,7 @@ static void on_done(skald_journal_t *j, int status, void *arg)
 		tool_fail_rc(&c->t, status, "reading the journal");
 }
 
-static void export_one(skald_tool_t *t)
+static void export_one(tool_t *t)
 {
 	export_t *c = (export_t *)t;
 	int rc = skald_journal_read(t->j, t->pid, c->from, SKALD_SEQ_MAX, SKALD_SEQ_MAX, on_events,

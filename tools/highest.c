@@ -17,7 +17,7 @@ const char cmd_highest_usage[] =
         "  --store URI  the journal (default: the environment variable SKALD_JOURNAL)\n"
         "  --json       one JSON object: {\"persistence_id\":...,\"highest_seq\":N}\n";
 
-static void print_highest(skald_tool_t *t)
+static void print_highest(tool_t *t)
 {
 	if (t->json) {
 		json_t *o = json_pack("{s:s, s:I}", "persistence_id", t->pid, "highest_seq",
@@ -32,7 +32,7 @@ static void print_highest(skald_tool_t *t)
 
 int cmd_highest(int argc, char **argv)
 {
-	skald_tool_t t = {.cmd = "highest", .usage = cmd_highest_usage};
+	tool_t t = {.cmd = "highest", .usage = cmd_highest_usage};
 	if (tool_args(&t, argc, argv, NULL, 0, &t.pid, 1, "PID") != 0)
 		return TOOL_EUSAGE;
 	if (tool_open(&t) == 0)

@@ -20,7 +20,7 @@ const char cmd_ids_usage[] =
 #define ID_WIDTH 32
 
 typedef struct {
-	skald_tool_t t;
+	tool_t t;
 	const char *prefix;
 	uint64_t n;
 } ids_t;

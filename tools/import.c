@@ -62,7 +62,7 @@ typedef struct hist_s {
 } hist_t;
 
 typedef struct {
-	skald_tool_t t;
+	tool_t t;
 	int force;
 	FILE *spool; /* the checked lines, for the second pass */
 	size_t lines;
@@ -148,88 +148,6 @@ static hist_t *add(import_t *c, const char *pid)
 /* ------------------------------------------------------------------------ */
 /* Lines                                                                     */
 
-/* Checks one parsed line and fills ev from it (borrowing from line).
- * Returns 0, or TOOL_EUSAGE after saying what is wrong with it. */
-static int event_of_line(import_t *c, size_t lineno, json_t *line, skald_event_t *ev)
-{
-	static const char *const keys[] = {"persistence_id", "seq",       "type",   "version",
-	                                   "data",           "timestamp", "writer", "offset"};
-	if (!json_is_object(line))
-		return tool_fail(&c->t, TOOL_EUSAGE,
-		                 "stdin line %zu: an envelope is a JSON object, as `skald export` "
-		                 "writes them",
-		                 lineno);
-	const char *key;
-	json_t *v;
-	json_object_foreach(line, key, v)
-	{
-		size_t k = 0;
-		while (k < sizeof keys / sizeof keys[0] && strcmp(keys[k], key) != 0)
-			k++;
-		if (k == sizeof keys / sizeof keys[0])
-			return tool_fail(
-			        &c->t, TOOL_EUSAGE,
-			        "stdin line %zu: unknown key \"%s\" (an envelope has "
-			        "persistence_id, seq, type, version, data, timestamp, writer "
-			        "and offset)",
-			        lineno, key);
-	}
-	const char *pid = json_string_value(json_object_get(line, "persistence_id"));
-	if (pid == NULL || pid[0] == '\0')
-		return tool_fail(&c->t, TOOL_EUSAGE,
-		                 "stdin line %zu: \"persistence_id\" must be a non-empty string",
-		                 lineno);
-	json_t *seq = json_object_get(line, "seq");
-	if (!json_is_integer(seq) || json_integer_value(seq) < 1)
-		return tool_fail(&c->t, TOOL_EUSAGE,
-		                 "stdin line %zu: \"seq\" must be a whole number from 1", lineno);
-	const char *type = json_string_value(json_object_get(line, "type"));
-	if (type == NULL || type[0] == '\0')
-		return tool_fail(&c->t, TOOL_EUSAGE,
-		                 "stdin line %zu: \"type\" must be a non-empty string", lineno);
-	json_t *version = json_object_get(line, "version");
-	json_int_t ver = 1;
-	if (version != NULL) {
-		ver = json_is_integer(version) ? json_integer_value(version) : 0;
-		if (ver < 1 || ver > INT32_MAX)
-			return tool_fail(
-			        &c->t, TOOL_EUSAGE,
-			        "stdin line %zu: \"version\" must be a whole number from 1",
-			        lineno);
-	}
-	json_t *data = json_object_get(line, "data");
-	if (!json_is_object(data))
-		return tool_fail(&c->t, TOOL_EUSAGE,
-		                 "stdin line %zu: \"data\" must be a JSON object", lineno);
-	int64_t ts = 0;
-	json_t *tsv = json_object_get(line, "timestamp");
-	if (tsv != NULL && !json_is_null(tsv)) {
-		/* ms since the epoch are accepted too: what a script may have. */
-		if (json_is_integer(tsv))
-			ts = json_integer_value(tsv);
-		else if (!json_is_string(tsv) || tool_parse_time(json_string_value(tsv), &ts) < 0)
-			return tool_fail(
-			        &c->t, TOOL_EUSAGE,
-			        "stdin line %zu: \"timestamp\" must be an RFC 3339 time, e.g. "
-			        "\"2024-05-01T12:00:00.123Z\"",
-			        lineno);
-	}
-	uint64_t writer = 0;
-	if (tool_parse_writer(json_object_get(line, "writer"), &writer) < 0)
-		return tool_fail(
-		        &c->t, TOOL_EUSAGE,
-		        "stdin line %zu: \"writer\" must be 1 to 16 hex digits in a string",
-		        lineno);
-	*ev = (skald_event_t){.persistence_id = pid,
-	                      .seq = (uint64_t)json_integer_value(seq),
-	                      .type = type,
-	                      .version = (int)ver,
-	                      .data = data,
-	                      .timestamp = ts,
-	                      .writer = writer};
-	return 0;
-}
-
 /*
  * Reads the next non-blank line of f into c->buf and parses it. Returns 1
  * with *line (owned) and *ev filled, 0 at the end, or -1 after reporting a
@@ -252,7 +170,7 @@ static int next_line(import_t *c, FILE *f, json_t **line, skald_event_t *ev)
 			          c->lineno, err.text, err.column);
 			return -1;
 		}
-		if (event_of_line(c, c->lineno, *line, ev) != 0) {
+		if (tool_event_of_line(&c->t, TOOL_LINE_ENVELOPE, c->lineno, *line, ev) != 0) {
 			json_decref(*line);
 			*line = NULL;
 			return -1;
@@ -520,7 +438,7 @@ int cmd_import(int argc, char **argv)
 		fprintf(stderr, "skald import: out of memory\n");
 		return TOOL_ESTORE;
 	}
-	c->t = (skald_tool_t){.cmd = "import", .usage = cmd_import_usage};
+	c->t = (tool_t){.cmd = "import", .usage = cmd_import_usage};
 	const tool_opt_t opts[] = {{"--force", TOOL_OPT_FLAG, &c->force, NULL}};
 	int code = tool_args(&c->t, argc, argv, opts, 1, NULL, 0, NULL);
 	if (code == 0) {

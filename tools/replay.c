@@ -42,7 +42,7 @@ const char cmd_replay_usage[] =
         "               \"printed\": what print wrote (when the type has print)}\n";
 
 typedef struct {
-	skald_tool_t t;
+	tool_t t;
 	const char *entity; /* LIB.so:TYPE */
 	uint64_t to;
 	int verify;
@@ -328,7 +328,7 @@ static void on_done(skald_journal_t *j, int status, void *arg)
 		       c->n, c->type->snapshot != NULL ? "snapshot JSON" : "raw state bytes");
 }
 
-static void start_fold(skald_tool_t *t)
+static void start_fold(tool_t *t)
 {
 	replay_t *c = (replay_t *)t;
 	if (new_state(c, 0) != 0 || (c->verify && new_state(c, 1) != 0))

@@ -9,7 +9,7 @@
 
 #include "tools/commands.h"
 
-static const skald_tool_cmd_t commands[] = {
+static const tool_cmd_t commands[] = {
         {"migrate", "apply the journal store's schema migrations, or list them", cmd_migrate_usage,
          cmd_migrate},
         {"ids", "list persistence ids with their highest seq", cmd_ids_usage, cmd_ids},
@@ -42,7 +42,7 @@ static void usage(FILE *f)
 	           "seq), 4 not found (a persistence id that never had events).\n");
 }
 
-static const skald_tool_cmd_t *find(const char *name)
+static const tool_cmd_t *find(const char *name)
 {
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		if (strcmp(commands[i].name, name) == 0)
@@ -59,7 +59,7 @@ int main(int argc, char **argv)
 	const char *name = argv[1];
 	if (strcmp(name, "help") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
 		if (argc > 2 && strcmp(name, "help") == 0) {
-			const skald_tool_cmd_t *c = find(argv[2]);
+			const tool_cmd_t *c = find(argv[2]);
 			if (c != NULL) {
 				fputs(c->usage, stdout);
 				return 0;
@@ -71,7 +71,7 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	const skald_tool_cmd_t *c = find(name);
+	const tool_cmd_t *c = find(name);
 	if (c == NULL) {
 		fprintf(stderr, "skald: unknown command \"%s\"\n\n", name);
 		usage(stderr);

@@ -33,7 +33,7 @@ const char cmd_tail_usage[] =
         "  --json         JSON lines (envelopes, as `skald events --json`)\n";
 
 typedef struct {
-	skald_tool_t t;
+	tool_t t;
 	uint64_t from, count, interval;
 	int from_given, count_given;
 	const char *prefix;

@@ -190,8 +190,11 @@ typedef struct skald_store_s {
 /*
  * Registers store for its schemes, process-wide. The table is borrowed for
  * the life of the process (make it static const). Registering the same table
- * again is a no-op. The built-in stores (memory, and postgres and mongodb
- * when built) are registered before any user store. Thread-safe.
+ * again is a no-op. The memory store, part of libskald, is registered before
+ * any other; the database stores (libskald-postgres, libskald-mongo) register
+ * themselves when the program that links them starts, and a store in a
+ * library of its own can do the same (docs/PACKAGING.md). Thread-safe; may
+ * be called from a constructor.
  * Errors: SKALD_EINVAL (NULL, abi not SKALD_STORE_ABI, no scheme, a scheme
  * with characters outside [a-z0-9+.-], a required member NULL, a snapshot or
  * query capability without its members), SKALD_EEXISTS (a scheme is already

@@ -6,7 +6,7 @@
  *            data, across loops and threads, for the life of the process.
  *            An empty NAME (memory://) is a private database, dropped when
  *            its handle closes.
- *   batch=N  events (or ids) per streamed batch, 1..65536, default 256.
+ *   batch=N  events (or ids) per streamed batch, 1..65536, default 1000.
  *
  * Every operation takes effect when it is called, under the database's
  * mutex, which makes operations linearizable across handles; only the
@@ -30,8 +30,6 @@
 
 #include "journal/journal_int.h"
 
-#define DEFAULT_BATCH 256
-#define MAX_BATCH     65536
 /* Log entries a read_all looks at per loop iteration, so that a long run of
  * deleted events does not hold the database lock for long. */
 #define MAX_SCAN 4096
@@ -567,22 +565,17 @@ static int parse_options(mem_t *m, skald_journal_t *j, const char *q)
 		const char *end = strchr(q, '&');
 		size_t len = end ? (size_t)(end - q) : strlen(q);
 		if (len > 6 && strncmp(q, "batch=", 6) == 0) {
-			char buf[16];
-			size_t vlen = len - 6;
-			char *stop;
-			if (vlen >= sizeof buf)
-				goto bad;
-			memcpy(buf, q + 6, vlen);
-			buf[vlen] = '\0';
-			unsigned long v = strtoul(buf, &stop, 10);
-			if (*stop != '\0' || v < 1 || v > MAX_BATCH)
-				goto bad;
-			m->batch = v;
+			char err[128];
+			if (skald__uri_batch("memory", q + 6, len - 6, &m->batch, err,
+			                     sizeof err) != 0) {
+				skald_journal_set_errmsg(j, "%s", err);
+				return SKALD_EURI;
+			}
 		} else {
 			skald_journal_set_errmsg(j,
 			                         "memory journal URI: unknown option \"%.*s\"; the "
 			                         "only option is batch=N (1..%d)",
-			                         (int)(len > 64 ? 64 : len), q, MAX_BATCH);
+			                         (int)(len > 64 ? 64 : len), q, SKALD__BATCH_MAX);
 			return SKALD_EURI;
 		}
 		q += len;
@@ -590,17 +583,13 @@ static int parse_options(mem_t *m, skald_journal_t *j, const char *q)
 			q++;
 	}
 	return 0;
-bad:
-	skald_journal_set_errmsg(j, "memory journal URI: batch must be a number from 1 to %d",
-	                         MAX_BATCH);
-	return SKALD_EURI;
 }
 
 static int mem_open(void *state, skald_journal_t *j, uv_loop_t *loop, const char *uri)
 {
 	mem_t *m = state;
 	m->j = j;
-	m->batch = DEFAULT_BATCH;
+	m->batch = SKALD__BATCH_DEFAULT;
 	const char *rest = uri + strlen("memory:");
 	if (strncmp(rest, "//", 2) != 0) {
 		skald_journal_set_errmsg(j, "memory journal URI must look like memory://NAME "

@@ -4,7 +4,7 @@
  * URI: mongodb://[USER:PASS@]HOST[:PORT][,HOST...]/DB[?OPTIONS]
  *      (mongodb+srv:// too). DB is required. Options are libmongoc's (e.g.
  *      serverSelectionTimeoutMS, replicaSet, tls) plus Skald's own:
- *   batch=N          events (or ids) per streamed batch, 1..65536, default 256
+ *   batch=N          events (or ids) per streamed batch, 1..65536, default 1000
  *   gapTimeoutMS=N   how long a global-order reader waits for a write that is
  *                    listed in the order but not stored yet before it fences
  *                    it off (see "Global order"), default 5000
@@ -124,8 +124,6 @@
 #include "journal/journal_int.h"
 #include "stores/mongo/mongo_int.h"
 
-#define DEFAULT_BATCH  256
-#define MAX_BATCH      65536
 #define DEFAULT_GAP_MS 5000
 /* _id lookups a chain walk makes before it switches to a range query. */
 #define WALK_LIMIT 32
@@ -433,7 +431,7 @@ static int parse_number(const char *v, size_t len, uint64_t lo, uint64_t hi, uin
  */
 static int split_uri(const char *uri, char **mongo_uri, uri_opts_t *o, char *err, size_t errlen)
 {
-	o->batch = DEFAULT_BATCH;
+	o->batch = SKALD__BATCH_DEFAULT;
 	o->gap_ms = DEFAULT_GAP_MS;
 	*mongo_uri = NULL;
 	const char *q = strchr(uri, '?');
@@ -464,15 +462,10 @@ static int split_uri(const char *uri, char **mongo_uri, uri_opts_t *o, char *err
 		memcpy(key, p, klen);
 		key[klen] = '\0';
 		if (strcmp(key, "batch") == 0) {
-			uint64_t n;
-			if (parse_number(v, vlen, 1, MAX_BATCH, &n) != 0) {
-				snprintf(err, errlen,
-				         "MongoDB journal URI: batch must be a number from 1 to %d",
-				         MAX_BATCH);
+			if (skald__uri_batch("MongoDB", v, vlen, &o->batch, err, errlen) != 0) {
 				free(out);
 				return SKALD_EURI;
 			}
-			o->batch = (size_t)n;
 		} else if (strcasecmp(key, "gapTimeoutMS") == 0) {
 			uint64_t n;
 			if (parse_number(v, vlen, 1, 3600000, &n) != 0) {
@@ -2843,9 +2836,11 @@ static const skald_store_t mongo_store = {
         .migrate = skald__mongo_migrate,
 };
 
-int skald__store_mongo_register(void)
+/* A constructor: see the declaration. A failure shows up as an unknown
+ * scheme, with the list of the schemes that did register. */
+__attribute__((constructor)) void skald__store_mongo_register(void)
 {
-	return skald__registry_add(&mongo_store);
+	(void)skald_store_register(&mongo_store);
 }
 
 /* ------------------------------------------------------------------------ */

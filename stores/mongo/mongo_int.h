@@ -23,6 +23,16 @@
 #define SKALD_MONGO_SNAPSHOTS  "skald_snapshots"
 #define SKALD_MONGO_MIGRATIONS "skald_migrations"
 
+/*
+ * Registers the store's table with the journal (skald_store_register). A
+ * constructor: it runs when the program, or the shared library holding the
+ * store, is loaded, so that a program linked with this store picks it by URI
+ * without calling anything. Nothing references it, so links name it with
+ * -Wl,-u (skald-mongo.pc, the Makefile): that keeps the archive member that
+ * holds it in a static link (docs/PACKAGING.md).
+ */
+void skald__store_mongo_register(void);
+
 /* ------------------------------------------------------------------------ */
 /* Event data (codec.c)                                                      */
 

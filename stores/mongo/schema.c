@@ -16,6 +16,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "journal/journal_int.h"
@@ -196,6 +197,18 @@ static int run_migration(mongoc_client_t *client, const char *db, const skald__m
 	return rc;
 }
 
+/* The client and database apply_next works on. */
+typedef struct apply_s {
+	mongoc_client_t *client;
+	const char *db;
+} apply_t;
+
+static int apply_next(void *arg, size_t i, char *msg, size_t msglen)
+{
+	apply_t *ap = arg;
+	return run_migration(ap->client, ap->db, &skald__mongo_migrations[i], msg, msglen);
+}
+
 int skald__mongo_migrate_client(mongoc_client_t *client, const char *db, int status_only, FILE *out,
                                 char *msg, size_t msglen)
 {
@@ -207,54 +220,33 @@ int skald__mongo_migrate_client(mongoc_client_t *client, const char *db, int sta
 		         SKALD_MONGO_MIGRATIONS, err.message);
 		return SKALD_EBACKEND;
 	}
-	int rc = 0, pending = 0, ran = 0, unknown = 0;
-	const char *last = NULL;
-	for (const skald__mongo_migration_t *m = skald__mongo_migrations; m->name && rc == 0; m++) {
-		last = m->name;
-		if (has_name(names, n, m->name)) {
-			if (status_only && out)
-				fprintf(out, "applied  %s\n", m->name);
-			continue;
-		}
-		pending++;
-		if (status_only) {
-			if (out)
-				fprintf(out, "pending  %s\n", m->name);
-			continue;
-		}
-		rc = run_migration(client, db, m, msg, msglen);
-		if (rc == 0) {
-			ran++;
-			if (out) {
-				fprintf(out, "applied  %s\n", m->name);
-				fflush(out);
-			}
-		}
+	size_t nk = 0, nu = 0;
+	while (skald__mongo_migrations[nk].name)
+		nk++;
+	skald__migration_t *known = calloc(nk + 1, sizeof *known);
+	const char **unknown = calloc(n + 1, sizeof *unknown);
+	int rc = 0;
+	if (known == NULL || unknown == NULL) {
+		snprintf(msg, msglen, "out of memory reading %s.%s", db, SKALD_MONGO_MIGRATIONS);
+		rc = SKALD_ENOMEM;
 	}
-	for (size_t i = 0; i < n; i++) {
-		int known = 0;
-		for (const skald__mongo_migration_t *m = skald__mongo_migrations; m->name; m++)
-			known |= strcmp(m->name, names[i]) == 0;
-		if (known)
-			continue;
-		unknown++;
-		if (status_only && out)
-			fprintf(out, "unknown  %s  (applied by a newer build)\n", names[i]);
+	for (size_t k = 0; k < nk && rc == 0; k++)
+		known[k] = (skald__migration_t){
+		        .name = skald__mongo_migrations[k].name,
+		        .applied = has_name(names, n, skald__mongo_migrations[k].name)};
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		int found = 0;
+		for (size_t k = 0; k < nk && !found; k++)
+			found = strcmp(known[k].name, names[i]) == 0;
+		if (!found)
+			unknown[nu++] = names[i];
 	}
-	if (rc == 0 && out) {
-		if (status_only)
-			fprintf(out, "%s\n",
-			        pending ? "the schema is behind: run `skald migrate` to apply the "
-			                  "pending migrations"
-			                : "the schema is up to date");
-		else
-			fprintf(out, "the schema is up to date (%s)%s\n", last ? last : "none",
-			        ran == 0 ? ": nothing to apply" : "");
-	}
-	if (rc == 0 && unknown && !status_only)
-		fprintf(out ? out : stderr,
-		        "note: the database holds %d migration(s) newer than this build knows\n",
-		        unknown);
+	apply_t ap = {client, db};
+	if (rc == 0)
+		rc = skald__migrate_walk(known, nk, unknown, nu, status_only, out, apply_next, &ap,
+		                         msg, msglen);
+	free(known);
+	free(unknown);
 	free_names(names, n);
 	return rc;
 }

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "journal/journal_int.h"
 #include "skald/error.h"
 #include "stores/postgres/pg.h"
 
@@ -26,8 +27,8 @@
 
 typedef struct applied_s {
 	int version;
-	char name[128];
-	int same; /* checksum matches the embedded SQL */
+	char name[140]; /* NNNN_name, as the file is named */
+	int same;       /* checksum matches the embedded SQL */
 } applied_t;
 
 static void fail_msg(PGconn *c, const PGresult *res, const char *what, const char *secret,
@@ -85,7 +86,7 @@ static int read_applied(PGconn *c, applied_t **out, int *n, const char *secret, 
 	}
 	for (int i = 0; i < rows; i++) {
 		a[i].version = atoi(PQgetvalue(r, i, 0));
-		snprintf(a[i].name, sizeof a[i].name, "%s", PQgetvalue(r, i, 1));
+		snprintf(a[i].name, sizeof a[i].name, "%04d_%s", a[i].version, PQgetvalue(r, i, 1));
 		a[i].same = -1;
 		for (size_t k = 0; k < skald__pg_nmigrations; k++) {
 			if (skald__pg_migrations[k].version != a[i].version)
@@ -137,6 +138,19 @@ static int apply_one(PGconn *c, const skald__pg_migration_t *m, const char *secr
 	return rc;
 }
 
+/* The connection apply_next works on, and the password to keep out of
+ * messages. */
+typedef struct apply_s {
+	PGconn *c;
+	const char *secret;
+} apply_t;
+
+static int apply_next(void *arg, size_t i, char *err, size_t errlen)
+{
+	apply_t *ap = arg;
+	return apply_one(ap->c, &skald__pg_migrations[i], ap->secret, err, errlen);
+}
+
 static const applied_t *find_applied(const applied_t *a, int n, int version)
 {
 	for (int i = 0; i < n; i++)
@@ -176,56 +190,32 @@ int skald__pg_migrate(const char *uri, int status_only, FILE *out, char *err, si
 		goto out;
 
 	const skald__pg_migration_t *last = &skald__pg_migrations[skald__pg_nmigrations - 1];
-	int unknown = 0, pending = 0, ran = 0;
-	for (int i = 0; i < na; i++)
-		if (a[i].version > last->version)
-			unknown++;
-	for (size_t k = 0; k < skald__pg_nmigrations && rc == 0; k++) {
-		const skald__pg_migration_t *m = &skald__pg_migrations[k];
-		const applied_t *have = find_applied(a, na, m->version);
-		if (have != NULL) {
-			if (status_only && out)
-				fprintf(out, "applied  %04d_%s%s\n", m->version, m->name,
-				        have->same == 0
-				                ? "  (its SQL has changed since it was applied)"
-				                : "");
-			continue;
-		}
-		pending++;
-		if (status_only) {
-			if (out)
-				fprintf(out, "pending  %04d_%s\n", m->version, m->name);
-			continue;
-		}
-		rc = apply_one(c, m, secret, err, errlen);
-		if (rc == 0) {
-			ran++;
-			if (out) {
-				fprintf(out, "applied  %04d_%s\n", m->version, m->name);
-				fflush(out);
-			}
-		}
+	size_t nk = skald__pg_nmigrations, nu = 0;
+	skald__migration_t *known = calloc(nk, sizeof *known);
+	char(*names)[140] = calloc(nk, sizeof *names);
+	const char **unknown = calloc((size_t)na + 1, sizeof *unknown);
+	if (known == NULL || names == NULL || unknown == NULL) {
+		snprintf(err, errlen, "out of memory reading the schema version");
+		rc = SKALD_ENOMEM;
 	}
-	for (int i = 0; i < na && status_only && out; i++)
-		if (a[i].version > last->version)
-			fprintf(out, "unknown  %04d_%s  (applied by a newer build)\n", a[i].version,
-			        a[i].name);
-	if (rc == 0 && out) {
-		if (status_only)
-			fprintf(out, "%s\n",
-			        pending ? "the schema is behind: run `skald migrate` to apply the "
-			                  "pending migrations"
-			                : "the schema is up to date");
-		else if (ran == 0)
-			fprintf(out, "the schema is up to date (version %d): nothing to apply\n",
-			        last->version);
-		else
-			fprintf(out, "the schema is up to date (version %d)\n", last->version);
+	for (size_t k = 0; k < nk && rc == 0; k++) {
+		const applied_t *have = find_applied(a, na, skald__pg_migrations[k].version);
+		snprintf(names[k], sizeof names[k], "%04d_%s", skald__pg_migrations[k].version,
+		         skald__pg_migrations[k].name);
+		known[k] = (skald__migration_t){.name = names[k],
+		                                .applied = have != NULL,
+		                                .changed = have && have->same == 0};
 	}
-	if (rc == 0 && unknown && !status_only)
-		fprintf(out ? out : stderr,
-		        "note: the database holds %d migration(s) newer than this build knows\n",
-		        unknown);
+	for (int i = 0; i < na && rc == 0; i++)
+		if (a[i].version > last->version)
+			unknown[nu++] = a[i].name;
+	apply_t ap = {c, secret};
+	if (rc == 0)
+		rc = skald__migrate_walk(known, nk, unknown, nu, status_only, out, apply_next, &ap,
+		                         err, errlen);
+	free(known);
+	free(names);
+	free(unknown);
 out:
 	free(a);
 	PQfinish(c); /* ends the session, and with it the advisory lock */

@@ -50,14 +50,12 @@ typedef struct skald__pg_uri_s {
 	const char *password; /* borrowed from values, for scrubbing messages */
 } skald__pg_uri_t;
 
-#define SKALD__PG_DEFAULT_BATCH   1000
-#define SKALD__PG_MAX_BATCH       65536
 #define SKALD__PG_DEFAULT_WAIT_MS 10000
 #define SKALD__PG_DEFAULT_CONNECT 10000
 
 /*
  * Parses uri (postgres:// or postgresql://, libpq's URI syntax) into *out.
- * Store options: batch=N (1..65536, default 1000) and read_all_wait_ms=N
+ * Store options: batch=N (skald__uri_batch) and read_all_wait_ms=N
  * (default 10000); every other query option goes to libpq, which rejects
  * what it does not know. Returns 0, SKALD_EURI with a message in err that
  * names the mistake and never the password, or SKALD_ENOMEM. On failure
@@ -101,6 +99,16 @@ int skald__pg_json_too_deep(const json_t *data);
  * skald__pg_json_text wrote (an integer literal beyond int64 is read as a
  * real). NULL with *err set when the text is still not JSON. */
 json_t *skald__pg_json_parse(const char *text, size_t len, json_error_t *err);
+
+/*
+ * Registers the store's table with the journal (skald_store_register). A
+ * constructor: it runs when the program, or the shared library holding the
+ * store, is loaded, so that a program linked with this store picks it by URI
+ * without calling anything. Nothing references it, so links name it with
+ * -Wl,-u (skald-postgres.pc, the Makefile): that keeps the archive member that
+ * holds it in a static link (docs/PACKAGING.md).
+ */
+void skald__store_postgres_register(void);
 
 /* The store table's migrate member (see skald_store_t.migrate). */
 int skald__pg_migrate(const char *uri, int status_only, FILE *out, char *err, size_t errlen);

@@ -2101,7 +2101,9 @@ static const skald_store_t postgres_store = {
         .migrate = skald__pg_migrate,
 };
 
-int skald__store_postgres_register(void)
+/* A constructor: see the declaration. A failure shows up as an unknown
+ * scheme, with the list of the schemes that did register. */
+__attribute__((constructor)) void skald__store_postgres_register(void)
 {
-	return skald__registry_add(&postgres_store);
+	(void)skald_store_register(&postgres_store);
 }

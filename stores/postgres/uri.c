@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "journal/journal_int.h"
 #include "skald/error.h"
 #include "stores/postgres/pg.h"
 
@@ -126,14 +127,10 @@ static int take_store_options(const char *uri, skald__pg_uri_t *u, char *rest, c
 		size_t len = strcspn(q, "&");
 		uint64_t v;
 		if (len > 6 && strncmp(q, "batch=", 6) == 0) {
-			if (number(q + 6, len - 6, 1, SKALD__PG_MAX_BATCH, &v) != 0) {
-				snprintf(
-				        err, errlen,
-				        "postgres journal URI: batch must be a number from 1 to %d",
-				        SKALD__PG_MAX_BATCH);
-				return SKALD_EURI;
-			}
-			u->batch = (size_t)v;
+			int rc = skald__uri_batch("postgres", q + 6, len - 6, &u->batch, err,
+			                          errlen);
+			if (rc != 0)
+				return rc;
 		} else if (len > 17 && strncmp(q, "read_all_wait_ms=", 17) == 0) {
 			if (number(q + 17, len - 17, 0, 86400000, &v) != 0) {
 				snprintf(err, errlen,
@@ -166,7 +163,7 @@ int skald__pg_uri_parse(const char *uri, skald__pg_uri_t *out, char *err, size_t
 		         "postgres://USER:PASSWORD@HOST:PORT/DATABASE (or postgresql://...)");
 		return SKALD_EURI;
 	}
-	skald__pg_uri_t u = {.batch = SKALD__PG_DEFAULT_BATCH,
+	skald__pg_uri_t u = {.batch = SKALD__BATCH_DEFAULT,
 	                     .wait_ms = SKALD__PG_DEFAULT_WAIT_MS,
 	                     .connect_ms = SKALD__PG_DEFAULT_CONNECT};
 	char *rest = malloc(strlen(uri) + 1);
