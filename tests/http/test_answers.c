@@ -35,6 +35,22 @@ Test(answers, answer_after_the_client_went_is_dropped)
 	cr_assert_eq(atomic_load(&fx_last_rc), 0);
 }
 
+Test(answers, clients_that_vanish_while_answers_arrive)
+{
+	fx_start(NULL);
+	for (int i = 0; i < 10; i++) {
+		client_t c;
+		cl_connect(&c, fx_port);
+		cl_send(&c, "GET /later HTTP/1.1\r\n\r\nGET /hello HTTP/1.1\r\n\r\n", 0);
+		cl_close(&c);
+	}
+	resp_t r;
+	cr_assert(cl_request(fx_port, "GET /hello HTTP/1.1\r\n\r\n", &r));
+	cr_assert_eq(r.status, 200);
+	resp_free(&r);
+	fx_stop();
+}
+
 Test(answers, unanswered_request_times_out_with_503)
 {
 	skald_http_config_t cfg;

@@ -3,6 +3,7 @@
  * input: each answered with its status and the connection closed.
  */
 #include <string.h>
+#include <sys/socket.h>
 
 #include <criterion/criterion.h>
 
@@ -188,5 +189,35 @@ Test(limits, nul_in_the_request_is_400)
 	fx_start(NULL);
 	static const char req[] = "GET /hel\0lo HTTP/1.1\r\n\r\n";
 	expect_refusal(req, sizeof req - 1, 400);
+	fx_stop();
+}
+
+Test(limits, mangled_requests_never_crash_the_server)
+{
+	fx_start(NULL);
+	static const char valid[] =
+	        "POST /games/7/moves?x=1 HTTP/1.1\r\nHost: x\r\n"
+	        "Transfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n";
+	unsigned seed = 12345;
+	for (int i = 0; i < 200; i++) {
+		char req[sizeof valid];
+		memcpy(req, valid, sizeof valid);
+		/* A few bytes replaced by random ones, anywhere. */
+		for (int k = 0; k < 1 + i % 4; k++)
+			req[rand_r(&seed) % (sizeof valid - 1)] = (char)(rand_r(&seed) & 0xff);
+		client_t c;
+		cl_connect(&c, fx_port);
+		cl_send(&c, req, sizeof valid - 1);
+		/* Whatever the answer (or none, for a request the mangling left
+		 * unfinished), the server must stay up; the idle end of this
+		 * connection is the client's close. */
+		shutdown(c.fd, SHUT_WR);
+		cl_wait_closed(&c);
+		cl_close(&c);
+	}
+	resp_t r;
+	cr_assert(cl_request(fx_port, "GET /hello HTTP/1.1\r\n\r\n", &r));
+	cr_assert_eq(r.status, 200);
+	resp_free(&r);
 	fx_stop();
 }
