@@ -196,6 +196,15 @@ void fx_wait_handled(int n)
 	cr_assert_geq(atomic_load(&fx_handled), n, "the handler was not called");
 }
 
+void fx_expect_serving(void)
+{
+	resp_t r;
+	cr_assert(cl_request(fx_port, "GET /hello HTTP/1.1\r\n\r\n", &r),
+	          "the server is not serving");
+	cr_assert_eq(r.status, 200);
+	resp_free(&r);
+}
+
 void fx_config(skald_http_config_t *cfg)
 {
 	skald_http_config_init(cfg);

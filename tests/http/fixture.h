@@ -33,6 +33,8 @@ void fx_start(const skald_http_config_t *cfg);
 /* Waits for the handlers' threads, stops and frees the server, checks
  * that nothing leaked (under ASan). */
 void fx_stop(void);
+/* Fails the test unless GET /hello on a new connection is answered 200. */
+void fx_expect_serving(void);
 /* Fails the test if memory leaked (under ASan; nothing otherwise). */
 void fx_no_leaks(void);
 
