@@ -138,6 +138,36 @@ $(BUILD)/examples/tictactoe_game.so: $(BUILD)/obj/examples/tictactoe/game.o \
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(LDFLAGS) -o $@ $^
 
+# ---------------------------------------------------------------------------
+# The HTTP module: a library of its own (libskald-http.a/.so from http/*.c),
+# linked only into what serves HTTP, so that no other program links
+# libhttp-parser. It does not use libskald. Its test suite and benchmark are
+# linked against it instead of libskald.
+HTTP_SRC    := $(wildcard http/*.c)
+HTTP_OBJ    := $(HTTP_SRC:%.c=$(BUILD)/obj/%.o)
+HTTP_LDLIBS := $(shell pkg-config --libs libuv jansson) -lhttp_parser -lpthread
+
+.PHONY: http-lib
+all: http-lib
+http-lib: $(BUILD)/libskald-http.a $(BUILD)/libskald-http.so
+
+$(BUILD)/libskald-http.a: $(HTTP_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libskald-http.so: $(HTTP_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(HTTP_LDLIBS)
+
+$(BUILD)/tests/http: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/http/*.c)) \
+		$(BUILD)/libskald-http.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(BUILD)/libskald-http.a $(HTTP_LDLIBS) -lcriterion
+
+$(BUILD)/bench/http: $(BUILD)/obj/bench/http.o $(BUILD)/libskald-http.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libskald-http.a $(HTTP_LDLIBS)
+# ---------------------------------------------------------------------------
+
 deps:
 	@bash scripts/deps.sh
 

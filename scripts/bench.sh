@@ -90,3 +90,6 @@ for peer in tcp caf erlang; do
 	[[ -n "$st" && -n "$pt" ]] && awk -v s="$st" -v p="$pt" -v peer="$peer" \
 		'BEGIN { printf "ratio throughput rate     skald/%-7s %.2fx\n", peer, s / p }'
 done
+
+echo
+run skald-http http.skald "$build/bench/http" "$scale"

@@ -8,7 +8,7 @@ set -euo pipefail
 
 pkgs=(
 	build-essential pkg-config clang clang-format
-	libuv1-dev libjansson-dev libssl-dev
+	libuv1-dev libjansson-dev libssl-dev libhttp-parser-dev
 	libpq-dev libmongoc-dev libbson-dev
 	libcriterion-dev valgrind
 	postgresql
