@@ -191,16 +191,16 @@ bench:
 	@$(MAKE) --no-print-directory OPT="-O2 -g -DNDEBUG" all
 	@bash scripts/bench.sh $(BUILD)
 
-# Headers, the three libraries (static and shared), a .pc file for each, and
+# Headers, the libraries (static and shared), a .pc file for each, and
 # the tool. The store libraries' .pc files come from one template: only the
 # store's name and its client library differ.
-install: lib $(TOOL_BIN)
+install: lib http-lib $(TOOL_BIN)
 	install -d $(DESTDIR)$(PREFIX)/include/skald $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 include/skald/*.h $(DESTDIR)$(PREFIX)/include/skald/
-	install -m 644 $(filter %.a,$(LIBS)) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(filter %.so,$(LIBS)) $(DESTDIR)$(PREFIX)/lib/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' skald.pc.in \
-		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/skald.pc
+	install -m 644 $(filter %.a,$(LIBS)) $(BUILD)/libskald-http.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(filter %.so,$(LIBS)) $(BUILD)/libskald-http.so $(DESTDIR)$(PREFIX)/lib/
+	$(foreach p,skald skald-http,sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+		$(p).pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/$(p).pc &&) true
 	$(foreach s,$(STORES),sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
 		-e 's|@STORE@|$(s)|g' -e 's|@PKGS@|$($(s)_PKGS)|' skald-store.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/skald-$(s).pc &&) true
@@ -222,7 +222,7 @@ fuzz:
 	@bash scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
 
 format:
-	clang-format -i $$(find include actors journal stores projections tools examples tests bench \
+	clang-format -i $$(find include base actors journal stores projections http tools examples tests bench \
 		-name '*.[ch]' 2>/dev/null)
 
 clean:

@@ -14,6 +14,7 @@
 #                    linked with --as-needed, that never calls a store: each
 #                    store answers its own URIs
 #   stores static    the same against the static libraries
+#   http             a server against skald-http alone answers a request
 # Prints one line per check and last "packaging: N passed, N failed"; exits 1
 # if any failed.
 set -uo pipefail
@@ -48,7 +49,14 @@ if ! env -u MAKEFLAGS -u MFLAGS make -s -C "$root" install PREFIX="$prefix" BUIL
 	>"$tmp/install.log" 2>&1; then
 	cat "$tmp/install.log" >&2
 	fail "make install PREFIX=..."
-	echo "packaging: $passed passed, $failed failed"
+	http_runs() { # http_runs OUT shared|static
+	cc_user "$1" "$tmp/src/http_probe.c" "$2" skald-http && "$tmp/$1" &&
+		! needs "$tmp/$1" libskald.so
+}
+check "skald-http, shared" http_runs probe-http shared
+check "skald-http, static" http_runs probe-http-static static
+
+echo "packaging: $passed passed, $failed failed"
 	exit 1
 fi
 pass "make install PREFIX=..."
@@ -92,6 +100,7 @@ needs() { # needs BINARY LIB: true if BINARY loads a library named LIB*
 mkdir -p "$tmp/src"
 cp "$root/examples/counter/main.c" "$tmp/src/counter.c"
 cp "$root/tests/packaging/store_probe.c" "$tmp/src/store_probe.c"
+cp "$root/tests/packaging/http_probe.c" "$tmp/src/http_probe.c"
 
 counter_runs() {
 	cc_user "$1" "$tmp/src/counter.c" "$2" skald && "$tmp/$1"
@@ -126,6 +135,13 @@ check "skald-postgres alone" bash -c "
 	cc ${cflags[*]} -Wl,--as-needed -o '$tmp/probe-pg' '$tmp/src/store_probe.c' \$(pkg-config --cflags --libs skald-postgres) &&
 	'$tmp/probe-pg' 'postgres://127.0.0.1/db?batch=0' SKALD_EURI 'postgres journal URI' &&
 	'$tmp/probe-pg' 'mongodb://127.0.0.1/db' SKALD_ESCHEME 'postgres, postgresql'"
+
+http_runs() { # http_runs OUT shared|static
+	cc_user "$1" "$tmp/src/http_probe.c" "$2" skald-http && "$tmp/$1" &&
+		! needs "$tmp/$1" libskald.so
+}
+check "skald-http, shared" http_runs probe-http shared
+check "skald-http, static" http_runs probe-http-static static
 
 echo "packaging: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
