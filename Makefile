@@ -34,7 +34,7 @@ LDFLAGS += -fsanitize=$(SANITIZE)
 BUILD   := build-$(subst $(comma),-,$(SANITIZE))
 endif
 
-LIB_DIRS := actors journal stores projections
+LIB_DIRS := base actors journal stores projections
 LIB_SRC  := $(shell find $(LIB_DIRS) -name '*.c' 2>/dev/null | sort)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 
@@ -140,7 +140,7 @@ fuzz:
 	@bash scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
 
 format:
-	clang-format -i $$(find include actors journal stores projections tools examples tests bench \
+	clang-format -i $$(find include base actors journal stores projections tools examples tests bench \
 		-name '*.[ch]' 2>/dev/null)
 
 clean:

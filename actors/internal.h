@@ -19,7 +19,7 @@
 #include <uv.h>
 
 #include "skald/actor.h"
-#include "actors/log.h"
+#include "base/log.h"
 #include "actors/mpsc.h"
 
 typedef struct skald__thread_s skald__thread_t;
