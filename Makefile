@@ -38,7 +38,10 @@ LIB_DIRS := base actors journal stores projections
 LIB_SRC  := $(shell find $(LIB_DIRS) -name '*.c' 2>/dev/null | sort)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 
-TEST_SUITES := $(sort $(notdir $(shell find tests -mindepth 1 -maxdepth 1 -type d ! -name fuzz)))
+# Folders under tests/ that are not suites: fuzz targets, the shared test
+# header, the link check.
+TEST_SUITES := $(sort $(notdir $(shell find tests -mindepth 1 -maxdepth 1 -type d \
+                 ! -name fuzz ! -name include ! -name link)))
 TEST_BINS   := $(TEST_SUITES:%=$(BUILD)/tests/%)
 
 BENCH_SRC  := $(wildcard bench/*.c)
@@ -72,6 +75,15 @@ $(BUILD)/tests/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tests/$$
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(BUILD)/libskald.a $(LDLIBS) -lcriterion
 
+# An actor-only program links against the static library with libuv alone:
+# the runtime reaches the network and the journal only through what their
+# layers install. Built and run by `make check` and `make test`.
+LINK_CHECK := $(BUILD)/tests/link/actors_only
+$(LINK_CHECK): $(BUILD)/obj/tests/link/actors_only.o $(BUILD)/libskald.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libskald.a -luv -lpthread -lm
+	$@ || { rm -f $@; exit 1; }
+
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libskald.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libskald.a $(LDLIBS)
@@ -99,11 +111,11 @@ deps:
 
 # Every suite runs even when an earlier one failed; the target fails if any did.
 check: deps
-	@$(MAKE) --no-print-directory all $(TEST_BINS)
+	@$(MAKE) --no-print-directory all $(TEST_BINS) $(LINK_CHECK)
 	@bash scripts/check.sh $(BUILD) $(TEST_SUITES)
 
 # The suites run the tool and the examples as a user would: build them too.
-test: all $(TEST_BINS)
+test: all $(TEST_BINS) $(LINK_CHECK)
 	@bash scripts/check.sh $(BUILD) $(TEST_SUITES)
 
 demo: deps

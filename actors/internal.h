@@ -24,6 +24,11 @@
 
 typedef struct skald__thread_s skald__thread_t;
 
+/* Message type ids below this one belong to built-in types: SKALD_TYPE_DOWN
+ * (the runtime's own) and SKALD_TYPE_NODE (the network layer's, installed
+ * with skald__type_install). */
+#define SKALD__TYPE_FIRST_USER 3u
+
 /* Upper layers that keep a context per scheduler thread. */
 enum { SKALD__LAYER_JOURNAL = 0, SKALD__LAYERS };
 
@@ -156,7 +161,10 @@ struct skald_system_s {
 	char name[64];
 	char *journal_uri; /* NULL: SKALD_JOURNAL, else memory://default */
 	skald__thread_t *threads;
-	struct skald__net_s *net; /* NULL until skald_remote_start */
+	/* The transport to other nodes (actors/transport.h); NULL until a
+	 * network layer installs one. transport_ctx is written first. */
+	_Atomic(const struct skald__transport_s *) transport;
+	void *transport_ctx;
 	skald__slots_t slots;
 	_Atomic unsigned next_thread; /* round-robin placement */
 	_Atomic int stopping;
@@ -200,8 +208,8 @@ void skald__env_free(skald__env_t *e);
 void skald__env_dispose(skald_system_t *sys, skald_ref_t to, skald__env_t *e, int reason);
 /* Delivers e to `to`: 0 when e was consumed (delivered, sent to the network,
  * or disposed of as a dead letter), or a negative code when it was not
- * (remote only: SKALD_EQUEUEFULL, SKALD_ENOCODEC, SKALD_EENCODE,
- * SKALD_EPROTO for an oversized message); then the caller still owns e. */
+ * (remote only: the transport's send errors, see actors/transport.h); then
+ * the caller still owns e. */
 int skald__deliver(skald_system_t *sys, skald_ref_t to, skald__env_t *e);
 /* skald__deliver, disposing of e as a dead letter if it fails. */
 void skald__send(skald_system_t *sys, skald_ref_t to, skald__env_t *e);
@@ -241,11 +249,6 @@ int skald__refset_add(skald__refset_t *s, skald_ref_t r);
 int skald__refset_del(skald__refset_t *s, skald_ref_t r);
 int skald__refset_has(const skald__refset_t *s, skald_ref_t r);
 void skald__refset_fini(skald__refset_t *s);
-
-/* remote/net.c: the remote half of skald__deliver (to.node is not ours). */
-int skald__remote_send(skald_system_t *sys, skald_ref_t to, skald__env_t *e);
-/* Stops the network thread; after the schedulers are joined. */
-void skald__remote_stop(skald_system_t *sys);
 
 /* ask.c */
 /* Registers a pending ask (callback, timeout) whose request the caller

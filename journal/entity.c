@@ -370,6 +370,10 @@ static int make_arg(skald_system_t *sys, const skald_entity_type_t *type, const 
 	if (type == NULL || type->name == NULL || type->name[0] == '\0' || type->command == NULL ||
 	    type->apply == NULL || id == NULL || id[0] == '\0')
 		return SKALD_EINVAL;
+	/* jansson seeds its hash function on the first object it creates;
+	 * seeding before the entity runs keeps scheduler threads from racing
+	 * to do it. */
+	json_object_seed(0);
 	const skald_store_t *store;
 	char err[256];
 	int rc = skald__registry_find(skald__journal_uri(sys), &store, err, sizeof err);
