@@ -479,6 +479,37 @@ skald_actor_t *skald__actor_local(skald_system_t *sys, skald_ref_t ref)
 	return a->thread == skald__current ? a : NULL;
 }
 
+void skald__actor_set_state(skald_actor_t *a, void *state)
+{
+	a->state = state;
+}
+
+const skald_behavior_t *skald__actor_behavior(const skald_actor_t *a)
+{
+	return a->behavior;
+}
+
+bool skald__actor_terminated(const skald_actor_t *a)
+{
+	return (a->flags & AF_TERMINATED) != 0;
+}
+
+uv_loop_t *skald__actor_loop(skald_actor_t *a)
+{
+	return &a->thread->loop;
+}
+
+void *skald__layer_ctx(skald_actor_t *a, int layer)
+{
+	return a->thread->layer[layer].ctx;
+}
+
+void skald__layer_set(skald_actor_t *a, int layer, void *ctx, void (*fini)(void *ctx))
+{
+	a->thread->layer[layer].ctx = ctx;
+	a->thread->layer[layer].fini = fini;
+}
+
 void skald__actor_after_callback(skald_actor_t *a)
 {
 	if ((a->flags & AF_STOP_REQ) && !(a->flags & (AF_RUNNING | AF_TERMINATED)))

@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "skald/actor.h"
+#include "actors/layer.h"
 #include "base/log.h"
 #include "actors/mpsc.h"
 
@@ -28,9 +29,6 @@ typedef struct skald__thread_s skald__thread_t;
  * (the runtime's own) and SKALD_TYPE_NODE (the network layer's, installed
  * with skald__type_install). */
 #define SKALD__TYPE_FIRST_USER 3u
-
-/* Upper layers that keep a context per scheduler thread. */
-enum { SKALD__LAYER_JOURNAL = 0, SKALD__LAYERS };
 
 /* What an envelope carries. */
 enum {
@@ -159,7 +157,7 @@ struct skald_system_s {
 	unsigned nthreads;
 	unsigned budget;
 	char name[64];
-	char *journal_uri; /* NULL: SKALD_JOURNAL, else memory://default */
+	char *journal_uri; /* as configured: NULL when none */
 	skald__thread_t *threads;
 	/* The transport to other nodes (actors/transport.h); NULL until a
 	 * network layer installs one. transport_ctx is written first. */
@@ -229,22 +227,8 @@ uint64_t skald__mono_ms(void);
 skald__actor_ext_t *skald__ext(skald_actor_t *a);
 void skald__dispatch(skald_actor_t *a, skald__env_t *e);
 void skald__actor_link(skald_actor_t *a);
-/* The state block allocated with a (behavior->state_size bytes). A layer
- * may point a->state elsewhere for the callbacks (entities give theirs the
- * user's state); the block stays the runtime's. */
-void *skald__actor_block(skald_actor_t *a);
 int skald__actor_init(skald_actor_t *a);
-void skald__actor_fail(skald_actor_t *a, int err);
-void skald__actor_terminate(skald_actor_t *a, int reason);
-void skald__actor_after_callback(skald_actor_t *a);
 void skald__actor_free(skald_actor_t *a);
-/* Holds a's mailbox (nothing is handled, messages wait) until resume. Owner
- * thread only. */
-void skald__actor_pause(skald_actor_t *a);
-void skald__actor_resume(skald_actor_t *a);
-/* The live actor behind ref if it lives on the calling thread, else NULL.
- * The pointer stays valid until the caller returns to the loop. */
-skald_actor_t *skald__actor_local(skald_system_t *sys, skald_ref_t ref);
 int skald__refset_add(skald__refset_t *s, skald_ref_t r);
 int skald__refset_del(skald__refset_t *s, skald_ref_t r);
 int skald__refset_has(const skald__refset_t *s, skald_ref_t r);

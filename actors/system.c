@@ -206,6 +206,11 @@ void skald_system_wait(skald_system_t *sys)
 	uv_mutex_unlock(&sys->stop_lock);
 }
 
+const char *skald__system_journal(const skald_system_t *sys)
+{
+	return sys->journal_uri;
+}
+
 uint64_t skald_system_node(const skald_system_t *sys)
 {
 	return sys != NULL ? sys->node : 0;

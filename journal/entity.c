@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/layer.h"
+#include "base/log.h"
 #include "journal/journal_int.h"
 #include "journal/writer.h"
 #include "skald/entity.h"
@@ -63,7 +65,7 @@ static const skald_behavior_t entity_behavior;
  * user's state once init has run. */
 static entity_t *entity_of(const skald_actor_t *self)
 {
-	if (self == NULL || self->behavior != &entity_behavior)
+	if (self == NULL || skald__actor_behavior(self) != &entity_behavior)
 		return NULL;
 	return skald__actor_block((skald_actor_t *)self);
 }
@@ -72,7 +74,7 @@ static entity_t *entity_of(const skald_actor_t *self)
 static skald_actor_t *op_owner(const op_t *op, entity_t **e)
 {
 	skald_actor_t *a = skald__actor_local(op->sys, op->ref);
-	if (a == NULL || (a->flags & AF_TERMINATED))
+	if (a == NULL || skald__actor_terminated(a))
 		return NULL;
 	*e = entity_of(a);
 	return (*e)->token == op->token ? a : NULL;
@@ -80,8 +82,8 @@ static skald_actor_t *op_owner(const op_t *op, entity_t **e)
 
 static void op_set(op_t *op, skald_actor_t *a, const entity_t *e)
 {
-	op->sys = a->thread->sys;
-	op->ref = a->ref;
+	op->sys = skald_actor_system(a);
+	op->ref = skald_self(a);
 	op->token = e->token;
 }
 
@@ -160,7 +162,7 @@ static void recovery_done(skald_actor_t *a, entity_t *e)
 	e->ready = true;
 	if (e->arg->type->recovered != NULL)
 		e->arg->type->recovered(a, e->state);
-	if (!(a->flags & AF_TERMINATED) && e->pw == NULL)
+	if (!skald__actor_terminated(a) && e->pw == NULL)
 		skald__actor_resume(a);
 	skald__actor_after_callback(a);
 }
@@ -318,7 +320,7 @@ static int entity_init(skald_actor_t *self, void *state, void *arg)
 	int rc = 0;
 	e->arg = ea;
 	e->token = ++next_token;
-	e->w = skald__writer_get(self->thread, &rc);
+	e->w = skald__writer_get(self, &rc);
 	if (e->w == NULL)
 		return rc;
 	e->state = calloc(1, ea->type->state_size ? ea->type->state_size : 1);
@@ -327,7 +329,7 @@ static int entity_init(skald_actor_t *self, void *state, void *arg)
 	if (ea->type->init != NULL && (rc = ea->type->init(e->state, ea->pid + ea->id_off)) < 0)
 		return rc;
 	/* From now on every callback of the actor gets the user's state. */
-	self->state = e->state;
+	skald__actor_set_state(self, e->state);
 	/* Commands wait in the mailbox until recovery completes. The first
 	 * journal callback comes on a later loop pass, after init returns. */
 	skald__actor_pause(self);
@@ -375,8 +377,12 @@ static int make_arg(skald_system_t *sys, const skald_entity_type_t *type, const 
 	 * to do it. */
 	json_object_seed(0);
 	const skald_store_t *store;
+	const char *uri;
 	char err[256];
-	int rc = skald__registry_find(skald__journal_uri(sys), &store, err, sizeof err);
+	int rc = skald__journal_uri(skald__system_journal(sys), SKALD__JOURNAL_DEFAULT, &uri, err,
+	                            sizeof err);
+	if (rc == 0)
+		rc = skald__registry_find(uri, &store, err, sizeof err);
 	if (rc < 0) {
 		SKALD_LOG(SKALD_LOG_ERROR, "entity %s-%s: %s", type->name, id, err);
 		return rc;
@@ -414,7 +420,7 @@ int skald_entity_spawn_child(skald_actor_t *self, const skald_entity_type_t *typ
 	entity_arg_t *ea;
 	if (self == NULL || out == NULL)
 		return SKALD_EINVAL;
-	int rc = make_arg(self->thread->sys, type, id, &ea);
+	int rc = make_arg(skald_actor_system(self), type, id, &ea);
 	if (rc < 0)
 		return rc;
 	if ((rc = skald_spawn_child(self, &entity_behavior, ea, opts, out)) < 0)
@@ -470,7 +476,7 @@ static void persisted(skald__pwrite_t *pw, int status)
 	if (p->cb != NULL)
 		p->cb(a, e->state, status, p->cb_arg);
 	persist_free(p);
-	if (a->flags & AF_TERMINATED)
+	if (skald__actor_terminated(a))
 		return;
 	if (status != 0 && status != SKALD_EREJECTED) {
 		skald__actor_terminate(a, status);
@@ -511,8 +517,8 @@ int skald_persist_all(skald_actor_t *self, const skald_new_event_t *events, size
 		free(p);
 		return SKALD_ENOMEM;
 	}
-	uint64_t writer =
-	        self->ref.node ^ ((uint64_t)self->ref.actor << 32 | self->ref.incarnation);
+	skald_ref_t ref = skald_self(self);
+	uint64_t writer = ref.node ^ ((uint64_t)ref.actor << 32 | ref.incarnation);
 	for (size_t i = 0; i < n; i++) {
 		char *type = strdup(events[i].type);
 		if (type == NULL) {
