@@ -273,7 +273,6 @@ static void restart(skald_actor_t *a, unsigned max, unsigned window_ms)
 		skald__actor_terminate(a, SKALD_ERESTARTLIMIT);
 		return;
 	}
-	skald__asks_cancel(a);
 	skald__timers_cancel(a);
 	/* A restarted actor starts afresh: its children go too, as in Akka. */
 	for (uint32_t i = 0; i < x->children.n; i++)
@@ -371,7 +370,6 @@ void skald__actor_terminate(skald_actor_t *a, int reason)
 	skald__actor_ext_t *x = a->ext;
 
 	if (x != NULL) {
-		skald__asks_cancel(a);
 		skald__timers_cancel(a);
 	}
 	if ((a->flags & AF_INITED) && a->behavior->stop != NULL)

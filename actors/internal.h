@@ -75,15 +75,13 @@ typedef struct skald__refset_s {
 } skald__refset_t;
 
 struct skald__timer_s;
-struct skald__ask_s;
 
 typedef struct skald__actor_ext_s {
 	skald__refset_t children;
-	skald__refset_t watchers; /* who watches me */
-	skald__refset_t watching; /* whom I watch */
-	struct skald__timer_s *timers;
+	skald__refset_t watchers;      /* who watches me */
+	skald__refset_t watching;      /* whom I watch */
+	struct skald__timer_s *timers; /* the user's timers and pending asks */
 	uint64_t next_timer_id;
-	struct skald__ask_s *asks;
 	/* Supervision of this actor by its parent. */
 	unsigned restarts;
 	uint64_t window_start_ms;
@@ -240,7 +238,9 @@ void skald__refset_fini(skald__refset_t *s);
 int skald__ask_pending(skald_actor_t *self, uint64_t timeout_ms, skald_reply_fn cb, void *arg,
                        uint64_t *corr);
 void skald__ask_complete(skald_actor_t *a, skald__env_t *e);
-void skald__asks_cancel(skald_actor_t *a);
+/* Closes k, a pending ask's timer, then runs the ask's callback with status
+ * and reply (NULL unless status is 0). */
+void skald__ask_finish(struct skald__timer_s *k, int status, const skald_msg_t *reply);
 
 /* watch.c */
 void skald__watch_add(skald_actor_t *a, skald_ref_t watcher);
@@ -248,7 +248,39 @@ void skald__watch_notify(skald_actor_t *a, int reason);
 void skald__down_deliver(skald_actor_t *a, skald__env_t *e);
 void skald__down_send(skald_system_t *sys, skald_ref_t watcher, skald_ref_t target, int reason);
 
-/* timer.c */
+/* timer.c: the timers an actor owns on its loop, in one list per actor:
+ * the user's (skald_timer_start) and the timeouts of pending asks. */
+enum { SKALD__TIMER_USER = 1, SKALD__TIMER_ASK };
+
+typedef struct skald__timer_s {
+	uv_timer_t h;
+	skald_actor_t *owner;
+	struct skald__timer_s *next, *prev;
+	int kind;    /* SKALD__TIMER_* */
+	uint64_t id; /* unique per kind: per actor (USER), per thread (ASK) */
+	/* Runs on the owner's thread when the timer fires. */
+	void (*expire)(struct skald__timer_s *t);
+	union {
+		skald_timer_fn timer;
+		skald_reply_fn reply;
+	} fn;
+	void *arg;
+	bool repeat;
+} skald__timer_t;
+
+/* Starts a timer of kind with id for a (owner thread only), linked to a;
+ * expire(t) runs when it fires, after after_ms and then every repeat_ms
+ * (0: once; the timer stays linked until closed). NULL with *err set
+ * (SKALD_ENOMEM, a libuv code) on failure. */
+skald__timer_t *skald__timer_new(skald_actor_t *a, int kind, uint64_t id, uint64_t after_ms,
+                                 uint64_t repeat_ms, void (*expire)(skald__timer_t *t), int *err);
+/* a's timer of kind with id, or NULL. */
+skald__timer_t *skald__timer_find(skald_actor_t *a, int kind, uint64_t id);
+/* Unlinks t and closes it; its memory goes in the close callback. */
+void skald__timer_close(skald__timer_t *t);
+/* Ends every timer of a, when it stops or restarts: pending asks complete
+ * with SKALD_ECANCELED (their callbacks run), the user's timers close
+ * silently. */
 void skald__timers_cancel(skald_actor_t *a);
 
 #endif /* SKALD_ACTORS_INTERNAL_H */
