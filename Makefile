@@ -6,7 +6,7 @@
 #   make bench           benchmarks side by side with CAF and Erlang/OTP
 #   make install PREFIX=/usr/local
 #   make SANITIZE=address,undefined | SANITIZE=thread
-#   make fuzz            (later: libFuzzer targets)
+#   make fuzz            libFuzzer targets (tests/fuzz), FUZZ_SECONDS each
 #
 # Sources are found by wildcard: a new .c file in a layer folder is part of
 # the library; a new folder under tests/ is a new test suite.

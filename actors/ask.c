@@ -12,7 +12,7 @@
 
 #include "actors/internal.h"
 
-void skald__ask_finish(skald__timer_t *k, int status, const skald_msg_t *reply)
+void skald__ask_finish(skald__timer_t *k, int status, skald_msg_t *reply)
 {
 	skald_actor_t *a = k->owner;
 	skald_reply_fn cb = k->fn.reply;
@@ -160,8 +160,7 @@ static void sync_finish(void *state, int status, uint32_t rtype, void *rpayload)
 	sync_release(s);
 }
 
-static void sync_reply(skald_actor_t *self, void *state, int status, const skald_msg_t *reply,
-                       void *arg)
+static void sync_reply(skald_actor_t *self, void *state, int status, skald_msg_t *reply, void *arg)
 {
 	if (status == 0)
 		sync_finish(state, 0, reply->type, skald_msg_take(reply));
@@ -185,7 +184,7 @@ static int sync_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int sync_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int sync_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	return 0;
 }

@@ -240,7 +240,7 @@ int skald__ask_pending(skald_actor_t *self, uint64_t timeout_ms, skald_reply_fn 
 void skald__ask_complete(skald_actor_t *a, skald__env_t *e);
 /* Closes k, a pending ask's timer, then runs the ask's callback with status
  * and reply (NULL unless status is 0). */
-void skald__ask_finish(struct skald__timer_s *k, int status, const skald_msg_t *reply);
+void skald__ask_finish(struct skald__timer_s *k, int status, skald_msg_t *reply);
 
 /* watch.c */
 void skald__watch_add(skald_actor_t *a, skald_ref_t watcher);

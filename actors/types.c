@@ -119,13 +119,12 @@ const skald_msgtype_t *skald_type_get(uint32_t id)
 	return atomic_load_explicit(&types[id], memory_order_acquire);
 }
 
-void *skald_msg_take(const skald_msg_t *msg)
+void *skald_msg_take(skald_msg_t *msg)
 {
-	/* Receive callbacks see a const view of a message the runtime owns;
-	 * taking clears the runtime's copy of the pointer so that it is not
-	 * freed after the callback. */
-	skald_msg_t *m = (skald_msg_t *)msg;
-	void *p = m->payload;
-	m->payload = NULL;
+	/* msg is the runtime's own view of the envelope: after the callback it
+	 * frees whatever payload msg still holds, so clearing it is the
+	 * transfer. */
+	void *p = msg->payload;
+	msg->payload = NULL;
 	return p;
 }

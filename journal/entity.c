@@ -337,7 +337,7 @@ static int entity_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int entity_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int entity_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	entity_t *e = entity_of(self);
 	return e->arg->type->command(self, e->state, msg);

@@ -752,7 +752,7 @@ typedef struct {
 	void *arg;
 } lookup_ctx_t;
 
-static void lookup_reply(skald_actor_t *self, void *state, int status, const skald_msg_t *reply,
+static void lookup_reply(skald_actor_t *self, void *state, int status, skald_msg_t *reply,
                          void *arg)
 {
 	lookup_ctx_t ctx = *(lookup_ctx_t *)arg;

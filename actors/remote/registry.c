@@ -107,7 +107,7 @@ typedef struct {
 	size_t n, cap;
 } registry_t;
 
-static int registry_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int registry_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	registry_t *r = state;
 	if (msg->type == t_publish) {

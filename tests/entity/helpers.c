@@ -384,7 +384,7 @@ reply_t *await_count(skald_system_t *sys, skald_ref_t to, long count)
 /* ------------------------------------------------------------------------ */
 /* The observer                                                              */
 
-static int observer_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int observer_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	if (msg->type == SKALD_TYPE_DOWN) {
 		const skald_down_t *d = msg->payload;

@@ -16,7 +16,7 @@
 static const skald_msgtype_t echo_type = {.name = "link.echo"};
 static uint32_t t_echo;
 
-static int echo_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int echo_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	return skald_reply(self, msg, t_echo, msg->payload);
 }

@@ -361,7 +361,7 @@ static int watcher_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int watcher_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int watcher_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	watch_ctx_t *w = *(watch_ctx_t **)state;
 	if (msg->type != SKALD_TYPE_DOWN)
@@ -388,7 +388,7 @@ static int monitor_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int monitor_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int monitor_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	mon_ctx_t *m = *(mon_ctx_t **)state;
 	if (msg->type != SKALD_TYPE_NODE)
