@@ -98,9 +98,9 @@ static size_t state_offset(void)
 	return (sizeof(skald_actor_t) + 15) & ~(size_t)15;
 }
 
-void *skald__actor_block(skald_actor_t *a)
+void *skald__actor_block_of(const skald_actor_t *a, const skald_behavior_t *b)
 {
-	return (char *)a + state_offset();
+	return a->behavior == b ? (char *)a + state_offset() : NULL;
 }
 
 static int spawn_on(skald_system_t *sys, skald__thread_t *t, const skald_behavior_t *b, void *arg,
@@ -480,11 +480,6 @@ skald_actor_t *skald__actor_local(skald_system_t *sys, skald_ref_t ref)
 void skald__actor_set_state(skald_actor_t *a, void *state)
 {
 	a->state = state;
-}
-
-const skald_behavior_t *skald__actor_behavior(const skald_actor_t *a)
-{
-	return a->behavior;
 }
 
 bool skald__actor_terminated(const skald_actor_t *a)

@@ -25,17 +25,15 @@
 /* Layers that keep a context per scheduler thread (skald__layer_ctx). */
 enum { SKALD__LAYER_JOURNAL = 0, SKALD__LAYERS };
 
-/* The state block allocated with a: behavior->state_size bytes, zeroed
- * before init, owned and freed by the runtime with a. */
-void *skald__actor_block(skald_actor_t *a);
+/* The state block allocated with a (behavior->state_size bytes, zeroed
+ * before init, owned and freed by the runtime with a) if a runs behaviour
+ * b, else NULL: how a layer tells its own actors from others. */
+void *skald__actor_block_of(const skald_actor_t *a, const skald_behavior_t *b);
 
 /* Points the `state` that a's later callbacks receive (asks, timers,
  * receive) at state, which stays the layer's to free (in a's stop callback,
  * say); the block stays the runtime's. */
 void skald__actor_set_state(skald_actor_t *a, void *state);
-
-/* a's behaviour, so that a layer can tell its own actors from others. */
-const skald_behavior_t *skald__actor_behavior(const skald_actor_t *a);
 
 /* True once a has stopped (its stop callback ran). a's memory is then
  * freed as soon as the thread returns to its loop: a completion must look
@@ -43,8 +41,9 @@ const skald_behavior_t *skald__actor_behavior(const skald_actor_t *a);
 bool skald__actor_terminated(const skald_actor_t *a);
 
 /* The live actor behind ref if it lives on the calling thread, else NULL
- * (stopped, unknown, or on another thread). The pointer stays valid until
- * the caller returns to the loop. Any thread. */
+ * (stopped, unknown, or on another thread): never one that has stopped.
+ * The pointer stays valid until the caller returns to the loop. Any
+ * thread. */
 skald_actor_t *skald__actor_local(skald_system_t *sys, skald_ref_t ref);
 
 /* Holds a's mailbox: no message is handled, new ones wait, until

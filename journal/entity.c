@@ -29,7 +29,9 @@ typedef struct {
 
 typedef struct {
 	const entity_arg_t *arg;
-	void *state; /* the user's state */
+	skald_system_t *sys;
+	skald_ref_t ref; /* the entity's own, for its operations in flight */
+	void *state;     /* the user's state */
 	uint64_t seq;
 	uint64_t snap_seq;
 	uint64_t token;
@@ -65,25 +67,23 @@ static const skald_behavior_t entity_behavior;
  * user's state once init has run. */
 static entity_t *entity_of(const skald_actor_t *self)
 {
-	if (self == NULL || skald__actor_behavior(self) != &entity_behavior)
-		return NULL;
-	return skald__actor_block((skald_actor_t *)self);
+	return self != NULL ? skald__actor_block_of(self, &entity_behavior) : NULL;
 }
 
 /* The entity an operation belongs to, if it is still the same life. */
 static skald_actor_t *op_owner(const op_t *op, entity_t **e)
 {
 	skald_actor_t *a = skald__actor_local(op->sys, op->ref);
-	if (a == NULL || skald__actor_terminated(a))
+	if (a == NULL)
 		return NULL;
 	*e = entity_of(a);
 	return (*e)->token == op->token ? a : NULL;
 }
 
-static void op_set(op_t *op, skald_actor_t *a, const entity_t *e)
+static void op_set(op_t *op, const entity_t *e)
 {
-	op->sys = skald_actor_system(a);
-	op->ref = skald_self(a);
+	op->sys = e->sys;
+	op->ref = e->ref;
 	op->token = e->token;
 }
 
@@ -107,7 +107,7 @@ static void snapshot_saved(skald_journal_t *j, int status, void *arg)
 	free(s);
 }
 
-static int save_snapshot(skald_actor_t *a, entity_t *e)
+static int save_snapshot(entity_t *e)
 {
 	const skald_entity_type_t *t = e->arg->type;
 	if (t->snapshot == NULL || t->restore == NULL)
@@ -126,7 +126,7 @@ static int save_snapshot(skald_actor_t *a, entity_t *e)
 		json_decref(data);
 		return SKALD_ENOMEM;
 	}
-	op_set(&s->op, a, e);
+	op_set(&s->op, e);
 	memcpy(s->pid, e->arg->pid, len);
 	s->snap = (skald_snapshot_t){s->pid, e->seq, t->snapshot_version ? t->snapshot_version : 1,
 	                             data, 0};
@@ -144,7 +144,7 @@ int skald_entity_snapshot(skald_actor_t *self)
 	entity_t *e = entity_of(self);
 	if (e == NULL || !e->ready)
 		return SKALD_EINVAL;
-	return save_snapshot(self, e);
+	return save_snapshot(e);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -295,7 +295,7 @@ static void recover(skald_actor_t *a, entity_t *e)
 		recovery_failed(a, e, SKALD_ENOMEM, "starting");
 		return;
 	}
-	op_set(op, a, e);
+	op_set(op, e);
 	skald_journal_t *j = skald__writer_journal(e->w);
 	const skald_entity_type_t *t = e->arg->type;
 	if (t->restore != NULL && (skald_journal_caps(j) & SKALD_CAP_SNAPSHOTS)) {
@@ -319,6 +319,8 @@ static int entity_init(skald_actor_t *self, void *state, void *arg)
 	const entity_arg_t *ea = arg;
 	int rc = 0;
 	e->arg = ea;
+	e->sys = skald_actor_system(self);
+	e->ref = skald_self(self);
 	e->token = ++next_token;
 	e->w = skald__writer_get(self, &rc);
 	if (e->w == NULL)
@@ -487,7 +489,7 @@ static void persisted(skald__pwrite_t *pw, int status)
 	} else if (status == 0) {
 		const skald_entity_type_t *t = e->arg->type;
 		if (t->snapshot_every > 0 && e->seq - e->snap_seq >= t->snapshot_every)
-			save_snapshot(a, e);
+			save_snapshot(e);
 	}
 	if (e->pw == NULL)
 		skald__actor_resume(a);
@@ -517,8 +519,7 @@ int skald_persist_all(skald_actor_t *self, const skald_new_event_t *events, size
 		free(p);
 		return SKALD_ENOMEM;
 	}
-	skald_ref_t ref = skald_self(self);
-	uint64_t writer = ref.node ^ ((uint64_t)ref.actor << 32 | ref.incarnation);
+	uint64_t writer = e->ref.node ^ ((uint64_t)e->ref.actor << 32 | e->ref.incarnation);
 	for (size_t i = 0; i < n; i++) {
 		char *type = strdup(events[i].type);
 		if (type == NULL) {
@@ -541,7 +542,7 @@ int skald_persist_all(skald_actor_t *self, const skald_new_event_t *events, size
 	}
 	p->n = n;
 	p->pw.done = persisted;
-	op_set(&p->op, self, e);
+	op_set(&p->op, e);
 	p->cb = cb;
 	p->cb_arg = arg;
 	e->pw = p;
