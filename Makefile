@@ -7,7 +7,7 @@
 #   make bench           benchmarks side by side with CAF and Erlang/OTP
 #   make install PREFIX=/usr/local
 #   make SANITIZE=address,undefined | SANITIZE=thread
-#   make fuzz            (later: libFuzzer targets)
+#   make fuzz            libFuzzer targets (tests/fuzz), FUZZ_SECONDS each
 #
 # Sources are found by wildcard: a new .c file in a layer folder is part of
 # the library; a new folder under tests/ is a new test suite.
@@ -69,8 +69,10 @@ STORE_LINK := $(foreach s,$(STORES),-Wl,-u,skald__store_$(s)_register) \
 ALL_LINK   := $(STORE_LINK) $(BUILD)/libskald.a $(LDLIBS)
 ALL_ARCHIVES := $(STORES:%=$(BUILD)/libskald-%.a) $(BUILD)/libskald.a
 
+# Folders under tests/ that are not suites: fuzz targets, the packaging
+# check, the shared test header, the link check.
 TEST_SUITES := $(sort $(notdir $(shell find tests -mindepth 1 -maxdepth 1 -type d \
-                 ! -name fuzz ! -name packaging)))
+                 ! -name fuzz ! -name packaging ! -name include ! -name link)))
 TEST_BINS   := $(TEST_SUITES:%=$(BUILD)/tests/%)
 
 BENCH_SRC  := $(wildcard bench/*.c)
@@ -115,6 +117,15 @@ $(foreach s,$(STORES),$(eval $(call store_lib,$(s))))
 $(BUILD)/tests/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tests/$$*/*.c))) $(ALL_ARCHIVES)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(ALL_LINK) -lcriterion
+
+# An actor-only program links against the static library with libuv alone:
+# the runtime reaches the network and the journal only through what their
+# layers install. Built and run by `make check` and `make test`.
+LINK_CHECK := $(BUILD)/tests/link/actors_only
+$(LINK_CHECK): $(BUILD)/obj/tests/link/actors_only.o $(BUILD)/libskald.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libskald.a -luv -lpthread -lm
+	$@ || { rm -f $@; exit 1; }
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(ALL_ARCHIVES)
 	@mkdir -p $(dir $@)
@@ -179,7 +190,7 @@ check: deps
 	@SANITIZE=$(SANITIZE) bash scripts/check.sh $(BUILD) $(TEST_SUITES) packaging
 
 # The suites run the tool and the examples as a user would: build them too.
-test: all $(TEST_BINS)
+test: all $(TEST_BINS) $(LINK_CHECK)
 	@bash scripts/check.sh $(BUILD) $(TEST_SUITES)
 
 demo: deps

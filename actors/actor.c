@@ -98,9 +98,9 @@ static size_t state_offset(void)
 	return (sizeof(skald_actor_t) + 15) & ~(size_t)15;
 }
 
-void *skald__actor_block(skald_actor_t *a)
+void *skald__actor_block_of(const skald_actor_t *a, const skald_behavior_t *b)
 {
-	return (char *)a + state_offset();
+	return a->behavior == b ? (char *)a + state_offset() : NULL;
 }
 
 static int spawn_on(skald_system_t *sys, skald__thread_t *t, const skald_behavior_t *b, void *arg,
@@ -273,7 +273,6 @@ static void restart(skald_actor_t *a, unsigned max, unsigned window_ms)
 		skald__actor_terminate(a, SKALD_ERESTARTLIMIT);
 		return;
 	}
-	skald__asks_cancel(a);
 	skald__timers_cancel(a);
 	/* A restarted actor starts afresh: its children go too, as in Akka. */
 	for (uint32_t i = 0; i < x->children.n; i++)
@@ -371,7 +370,6 @@ void skald__actor_terminate(skald_actor_t *a, int reason)
 	skald__actor_ext_t *x = a->ext;
 
 	if (x != NULL) {
-		skald__asks_cancel(a);
 		skald__timers_cancel(a);
 	}
 	if ((a->flags & AF_INITED) && a->behavior->stop != NULL)
@@ -477,6 +475,32 @@ skald_actor_t *skald__actor_local(skald_system_t *sys, skald_ref_t ref)
 	/* Only the owning thread frees an actor, so on that thread the pointer
 	 * outlives the pin. */
 	return a->thread == skald__current ? a : NULL;
+}
+
+void skald__actor_set_state(skald_actor_t *a, void *state)
+{
+	a->state = state;
+}
+
+bool skald__actor_terminated(const skald_actor_t *a)
+{
+	return (a->flags & AF_TERMINATED) != 0;
+}
+
+uv_loop_t *skald__actor_loop(skald_actor_t *a)
+{
+	return &a->thread->loop;
+}
+
+void *skald__layer_ctx(skald_actor_t *a, int layer)
+{
+	return a->thread->layer[layer].ctx;
+}
+
+void skald__layer_set(skald_actor_t *a, int layer, void *ctx, void (*fini)(void *ctx))
+{
+	a->thread->layer[layer].ctx = ctx;
+	a->thread->layer[layer].fini = fini;
 }
 
 void skald__actor_after_callback(skald_actor_t *a)

@@ -2,84 +2,47 @@
  * actors/ask.c - request/response with a timeout.
  *
  * An ask sends an ordinary message that carries a correlation id, unique per
- * thread and never reused, and records a pending entry on the asker with a
- * timer. The reply (or an "ask failed" envelope from the dead-letter path)
- * carries the id back; the asker completes the entry on its own thread. A
- * reply whose entry is gone (timed out, cancelled) finds no match, is counted
- * as late and freed: it can never complete a later ask.
+ * thread and never reused, and records a pending entry on the asker: a timer
+ * of the actor's (timer.c) whose id is the correlation id. The reply (or an "ask failed" envelope
+ * from the dead-letter path) carries the id back; the asker completes the entry on its own thread.
+ * A reply whose entry is gone (timed out, cancelled) finds no match, is counted as late and freed:
+ * it can never complete a later ask.
  */
 #include <stdlib.h>
 
 #include "actors/internal.h"
 
-typedef struct skald__ask_s {
-	uv_timer_t h;
-	skald_actor_t *owner;
-	struct skald__ask_s *next, *prev;
-	uint64_t id;
-	skald_reply_fn cb;
-	void *arg;
-} skald__ask_t;
-
-static void ask_unlink(skald__ask_t *k)
-{
-	skald__actor_ext_t *x = k->owner->ext;
-	if (k->prev != NULL)
-		k->prev->next = k->next;
-	else
-		x->asks = k->next;
-	if (k->next != NULL)
-		k->next->prev = k->prev;
-	k->next = k->prev = NULL;
-}
-
-static void close_cb(uv_handle_t *h)
-{
-	free(h->data);
-}
-
-/* Unlinks and closes k, then runs its callback. */
-static void ask_finish(skald__ask_t *k, int status, const skald_msg_t *reply)
+void skald__ask_finish(skald__timer_t *k, int status, skald_msg_t *reply)
 {
 	skald_actor_t *a = k->owner;
-	skald_reply_fn cb = k->cb;
+	skald_reply_fn cb = k->fn.reply;
 	void *arg = k->arg;
-	ask_unlink(k);
-	uv_close((uv_handle_t *)&k->h, close_cb);
+	skald__timer_close(k);
 	cb(a, a->state, status, reply, arg);
 }
 
-static void timeout_cb(uv_timer_t *h)
+static void timeout_cb(skald__timer_t *k)
 {
-	skald__ask_t *k = h->data;
 	skald_actor_t *a = k->owner;
-	ask_finish(k, SKALD_ETIMEDOUT, NULL);
+	skald__ask_finish(k, SKALD_ETIMEDOUT, NULL);
 	skald__actor_after_callback(a);
 }
 
 void skald__ask_complete(skald_actor_t *a, skald__env_t *e)
 {
-	skald__ask_t *k = a->ext != NULL ? a->ext->asks : NULL;
-	while (k != NULL && k->id != e->corr)
-		k = k->next;
+	skald__timer_t *k = skald__timer_find(a, SKALD__TIMER_ASK, e->corr);
 	if (k == NULL) {
 		skald__bump(&a->thread->late_replies);
 		return;
 	}
 	if (e->kind == ENV_ASK_FAIL) {
-		ask_finish(k, (int)e->arg, NULL);
+		skald__ask_finish(k, (int)e->arg, NULL);
 		return;
 	}
 	skald_msg_t msg = {e->type, e->payload, e->sender, 0};
-	ask_finish(k, 0, &msg);
+	skald__ask_finish(k, 0, &msg);
 	e->payload = msg.payload; /* NULL if taken */
 	skald__bump(&a->thread->delivered);
-}
-
-void skald__asks_cancel(skald_actor_t *a)
-{
-	while (a->ext != NULL && a->ext->asks != NULL)
-		ask_finish(a->ext->asks, SKALD_ECANCELED, NULL);
 }
 
 int skald_ask(skald_actor_t *self, skald_ref_t to, uint32_t type, void *payload,
@@ -106,11 +69,7 @@ int skald_ask(skald_actor_t *self, skald_ref_t to, uint32_t type, void *payload,
 		/* Not sent, so not pending: drop the entry without calling back;
 		 * the caller keeps the payload. */
 		skald__env_release(e);
-		skald__ask_t *k = self->ext->asks;
-		while (k->id != corr)
-			k = k->next;
-		ask_unlink(k);
-		uv_close((uv_handle_t *)&k->h, close_cb);
+		skald__timer_close(skald__timer_find(self, SKALD__TIMER_ASK, corr));
 	}
 	return rc;
 }
@@ -122,27 +81,14 @@ int skald__ask_pending(skald_actor_t *self, uint64_t timeout_ms, skald_reply_fn 
 		return SKALD_EINVAL;
 	if (skald__current != self->thread)
 		return SKALD_ENOTOWNER;
-	skald__actor_ext_t *x = skald__ext(self);
-	if (x == NULL)
-		return SKALD_ENOMEM;
-	skald__ask_t *k = calloc(1, sizeof *k);
+	int rc = 0;
+	skald__timer_t *k = skald__timer_new(self, SKALD__TIMER_ASK, self->thread->next_ask_id + 1,
+	                                     timeout_ms, 0, timeout_cb, &rc);
 	if (k == NULL)
-		return SKALD_ENOMEM;
-	int rc = uv_timer_init(&self->thread->loop, &k->h);
-	if (rc < 0) {
-		free(k);
 		return rc;
-	}
-	k->h.data = k;
-	k->owner = self;
-	k->id = ++self->thread->next_ask_id;
-	k->cb = cb;
+	self->thread->next_ask_id++;
+	k->fn.reply = cb;
 	k->arg = arg;
-	k->next = x->asks;
-	if (x->asks != NULL)
-		x->asks->prev = k;
-	x->asks = k;
-	uv_timer_start(&k->h, timeout_cb, timeout_ms, 0);
 	*corr = k->id;
 	return 0;
 }
@@ -214,8 +160,7 @@ static void sync_finish(void *state, int status, uint32_t rtype, void *rpayload)
 	sync_release(s);
 }
 
-static void sync_reply(skald_actor_t *self, void *state, int status, const skald_msg_t *reply,
-                       void *arg)
+static void sync_reply(skald_actor_t *self, void *state, int status, skald_msg_t *reply, void *arg)
 {
 	if (status == 0)
 		sync_finish(state, 0, reply->type, skald_msg_take(reply));
@@ -239,7 +184,7 @@ static int sync_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int sync_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int sync_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	return 0;
 }

@@ -19,13 +19,16 @@
 #include <uv.h>
 
 #include "skald/actor.h"
-#include "actors/log.h"
+#include "actors/layer.h"
+#include "base/log.h"
 #include "actors/mpsc.h"
 
 typedef struct skald__thread_s skald__thread_t;
 
-/* Upper layers that keep a context per scheduler thread. */
-enum { SKALD__LAYER_JOURNAL = 0, SKALD__LAYERS };
+/* Message type ids below this one belong to built-in types: SKALD_TYPE_DOWN
+ * (the runtime's own) and SKALD_TYPE_NODE (the network layer's, installed
+ * with skald__type_install). */
+#define SKALD__TYPE_FIRST_USER 3u
 
 /* What an envelope carries. */
 enum {
@@ -72,15 +75,13 @@ typedef struct skald__refset_s {
 } skald__refset_t;
 
 struct skald__timer_s;
-struct skald__ask_s;
 
 typedef struct skald__actor_ext_s {
 	skald__refset_t children;
-	skald__refset_t watchers; /* who watches me */
-	skald__refset_t watching; /* whom I watch */
-	struct skald__timer_s *timers;
+	skald__refset_t watchers;      /* who watches me */
+	skald__refset_t watching;      /* whom I watch */
+	struct skald__timer_s *timers; /* the user's timers and pending asks */
 	uint64_t next_timer_id;
-	struct skald__ask_s *asks;
 	/* Supervision of this actor by its parent. */
 	unsigned restarts;
 	uint64_t window_start_ms;
@@ -154,9 +155,12 @@ struct skald_system_s {
 	unsigned nthreads;
 	unsigned budget;
 	char name[64];
-	char *journal_uri; /* NULL: SKALD_JOURNAL, else memory://default */
+	char *journal_uri; /* as configured: NULL when none */
 	skald__thread_t *threads;
-	struct skald__net_s *net; /* NULL until skald_remote_start */
+	/* The transport to other nodes (actors/transport.h); NULL until a
+	 * network layer installs one. transport_ctx is written first. */
+	_Atomic(const struct skald__transport_s *) transport;
+	void *transport_ctx;
 	skald__slots_t slots;
 	_Atomic unsigned next_thread; /* round-robin placement */
 	_Atomic int stopping;
@@ -200,8 +204,8 @@ void skald__env_free(skald__env_t *e);
 void skald__env_dispose(skald_system_t *sys, skald_ref_t to, skald__env_t *e, int reason);
 /* Delivers e to `to`: 0 when e was consumed (delivered, sent to the network,
  * or disposed of as a dead letter), or a negative code when it was not
- * (remote only: SKALD_EQUEUEFULL, SKALD_ENOCODEC, SKALD_EENCODE,
- * SKALD_EPROTO for an oversized message); then the caller still owns e. */
+ * (remote only: the transport's send errors, see actors/transport.h); then
+ * the caller still owns e. */
 int skald__deliver(skald_system_t *sys, skald_ref_t to, skald__env_t *e);
 /* skald__deliver, disposing of e as a dead letter if it fails. */
 void skald__send(skald_system_t *sys, skald_ref_t to, skald__env_t *e);
@@ -221,31 +225,12 @@ uint64_t skald__mono_ms(void);
 skald__actor_ext_t *skald__ext(skald_actor_t *a);
 void skald__dispatch(skald_actor_t *a, skald__env_t *e);
 void skald__actor_link(skald_actor_t *a);
-/* The state block allocated with a (behavior->state_size bytes). A layer
- * may point a->state elsewhere for the callbacks (entities give theirs the
- * user's state); the block stays the runtime's. */
-void *skald__actor_block(skald_actor_t *a);
 int skald__actor_init(skald_actor_t *a);
-void skald__actor_fail(skald_actor_t *a, int err);
-void skald__actor_terminate(skald_actor_t *a, int reason);
-void skald__actor_after_callback(skald_actor_t *a);
 void skald__actor_free(skald_actor_t *a);
-/* Holds a's mailbox (nothing is handled, messages wait) until resume. Owner
- * thread only. */
-void skald__actor_pause(skald_actor_t *a);
-void skald__actor_resume(skald_actor_t *a);
-/* The live actor behind ref if it lives on the calling thread, else NULL.
- * The pointer stays valid until the caller returns to the loop. */
-skald_actor_t *skald__actor_local(skald_system_t *sys, skald_ref_t ref);
 int skald__refset_add(skald__refset_t *s, skald_ref_t r);
 int skald__refset_del(skald__refset_t *s, skald_ref_t r);
 int skald__refset_has(const skald__refset_t *s, skald_ref_t r);
 void skald__refset_fini(skald__refset_t *s);
-
-/* remote/net.c: the remote half of skald__deliver (to.node is not ours). */
-int skald__remote_send(skald_system_t *sys, skald_ref_t to, skald__env_t *e);
-/* Stops the network thread; after the schedulers are joined. */
-void skald__remote_stop(skald_system_t *sys);
 
 /* ask.c */
 /* Registers a pending ask (callback, timeout) whose request the caller
@@ -253,7 +238,9 @@ void skald__remote_stop(skald_system_t *sys);
 int skald__ask_pending(skald_actor_t *self, uint64_t timeout_ms, skald_reply_fn cb, void *arg,
                        uint64_t *corr);
 void skald__ask_complete(skald_actor_t *a, skald__env_t *e);
-void skald__asks_cancel(skald_actor_t *a);
+/* Closes k, a pending ask's timer, then runs the ask's callback with status
+ * and reply (NULL unless status is 0). */
+void skald__ask_finish(struct skald__timer_s *k, int status, skald_msg_t *reply);
 
 /* watch.c */
 void skald__watch_add(skald_actor_t *a, skald_ref_t watcher);
@@ -261,7 +248,39 @@ void skald__watch_notify(skald_actor_t *a, int reason);
 void skald__down_deliver(skald_actor_t *a, skald__env_t *e);
 void skald__down_send(skald_system_t *sys, skald_ref_t watcher, skald_ref_t target, int reason);
 
-/* timer.c */
+/* timer.c: the timers an actor owns on its loop, in one list per actor:
+ * the user's (skald_timer_start) and the timeouts of pending asks. */
+enum { SKALD__TIMER_USER = 1, SKALD__TIMER_ASK };
+
+typedef struct skald__timer_s {
+	uv_timer_t h;
+	skald_actor_t *owner;
+	struct skald__timer_s *next, *prev;
+	int kind;    /* SKALD__TIMER_* */
+	uint64_t id; /* unique per kind: per actor (USER), per thread (ASK) */
+	/* Runs on the owner's thread when the timer fires. */
+	void (*expire)(struct skald__timer_s *t);
+	union {
+		skald_timer_fn timer;
+		skald_reply_fn reply;
+	} fn;
+	void *arg;
+	bool repeat;
+} skald__timer_t;
+
+/* Starts a timer of kind with id for a (owner thread only), linked to a;
+ * expire(t) runs when it fires, after after_ms and then every repeat_ms
+ * (0: once; the timer stays linked until closed). NULL with *err set
+ * (SKALD_ENOMEM, a libuv code) on failure. */
+skald__timer_t *skald__timer_new(skald_actor_t *a, int kind, uint64_t id, uint64_t after_ms,
+                                 uint64_t repeat_ms, void (*expire)(skald__timer_t *t), int *err);
+/* a's timer of kind with id, or NULL. */
+skald__timer_t *skald__timer_find(skald_actor_t *a, int kind, uint64_t id);
+/* Unlinks t and closes it; its memory goes in the close callback. */
+void skald__timer_close(skald__timer_t *t);
+/* Ends every timer of a, when it stops or restarts: pending asks complete
+ * with SKALD_ECANCELED (their callbacks run), the user's timers close
+ * silently. */
 void skald__timers_cancel(skald_actor_t *a);
 
 #endif /* SKALD_ACTORS_INTERNAL_H */

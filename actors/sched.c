@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actors/internal.h"
+#include "actors/transport.h"
 
 _Thread_local skald__thread_t *skald__current;
 
@@ -143,10 +143,25 @@ void skald__schedule(skald_actor_t *a)
 		uv_async_send(&t->wake);
 }
 
+/* The remote half of skald__deliver: to.node is not this system's. */
+static int deliver_remote(skald_system_t *sys, skald_ref_t to, skald__env_t *e)
+{
+	if (to.node == 0) {
+		skald__env_dispose(sys, to, e, SKALD_ENOACTOR);
+		return 0;
+	}
+	const skald__transport_t *tr = atomic_load_explicit(&sys->transport, memory_order_acquire);
+	if (tr == NULL) {
+		skald__env_dispose(sys, to, e, SKALD_ENODEDOWN);
+		return 0;
+	}
+	return tr->send(sys->transport_ctx, to, e);
+}
+
 int skald__deliver(skald_system_t *sys, skald_ref_t to, skald__env_t *e)
 {
 	if (to.node != sys->node)
-		return skald__remote_send(sys, to, e);
+		return deliver_remote(sys, to, e);
 	skald__slot_t *slot;
 	skald_actor_t *a = skald__slot_pin(sys, to, &slot);
 	if (a == NULL) {

@@ -15,9 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
-#include "actors/internal.h"
+#include "actors/transport.h"
 
 static uint64_t random_node_id(void)
 {
@@ -119,9 +117,6 @@ int skald_system_new(const skald_config_t *cfg, skald_system_t **out)
 	}
 	if (n > 1024)
 		return SKALD_EINVAL;
-	/* jansson seeds its hash function on the first object created; doing
-	 * it here keeps scheduler threads from racing to do it. */
-	json_object_seed(0);
 	skald_system_t *sys = calloc(1, sizeof *sys);
 	if (sys == NULL)
 		return SKALD_ENOMEM;
@@ -179,7 +174,9 @@ void skald_system_stop(skald_system_t *sys)
 		uv_async_send(&sys->threads[i].wake);
 	for (unsigned i = 0; i < sys->nthreads; i++)
 		uv_thread_join(&sys->threads[i].tid);
-	skald__remote_stop(sys);
+	const skald__transport_t *tr = atomic_load(&sys->transport);
+	if (tr != NULL)
+		tr->stop(sys->transport_ctx);
 	skald_system_shutdown(sys);
 	skald__slots_fini(&sys->slots);
 	uv_cond_destroy(&sys->stop_cond);
@@ -207,6 +204,11 @@ void skald_system_wait(skald_system_t *sys)
 	while (!sys->shutdown_requested)
 		uv_cond_wait(&sys->stop_cond, &sys->stop_lock);
 	uv_mutex_unlock(&sys->stop_lock);
+}
+
+const char *skald__system_journal(const skald_system_t *sys)
+{
+	return sys->journal_uri;
 }
 
 uint64_t skald_system_node(const skald_system_t *sys)
@@ -264,4 +266,29 @@ int skald_tell(skald_actor_t *self, skald_ref_t to, uint32_t type, void *payload
 	if (rc < 0)
 		skald__env_release(e);
 	return rc;
+}
+
+int skald__transport_install(skald_system_t *sys, const skald__transport_t *tr, void *ctx)
+{
+	if (sys == NULL || tr == NULL || tr->send == NULL || tr->stop == NULL)
+		return SKALD_EINVAL;
+	/* The stop lock orders two installs; the release store publishes ctx
+	 * to the senders, which read the table first. */
+	uv_mutex_lock(&sys->stop_lock);
+	int rc = SKALD_EINVAL;
+	if (atomic_load(&sys->transport) == NULL) {
+		sys->transport_ctx = ctx;
+		atomic_store_explicit(&sys->transport, tr, memory_order_release);
+		rc = 0;
+	}
+	uv_mutex_unlock(&sys->stop_lock);
+	return rc;
+}
+
+void *skald__transport_ctx(const skald_system_t *sys, const skald__transport_t *tr)
+{
+	if (sys == NULL || tr == NULL ||
+	    atomic_load_explicit(&sys->transport, memory_order_acquire) != tr)
+		return NULL;
+	return sys->transport_ctx;
 }

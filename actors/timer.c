@@ -1,23 +1,15 @@
 /*
  * actors/timer.c - timers owned by an actor, on its loop.
  *
- * Each timer is a uv_timer_t linked to its actor. Cancelling (explicitly, or
- * because the actor stops or restarts) unlinks it and closes the handle; the
- * memory goes in the close callback, as libuv requires.
+ * Each timer is a uv_timer_t linked into its actor's one list of timers,
+ * which holds the user's timers and the timeouts of pending asks (ask.c)
+ * alike. Cancelling (explicitly, or because the actor stops or restarts)
+ * unlinks it and closes the handle; the memory goes in the close callback,
+ * as libuv requires.
  */
 #include <stdlib.h>
 
 #include "actors/internal.h"
-
-typedef struct skald__timer_s {
-	uv_timer_t h;
-	skald_actor_t *owner;
-	struct skald__timer_s *next, *prev;
-	uint64_t id;
-	skald_timer_fn fn;
-	void *arg;
-	bool repeat;
-} skald__timer_t;
 
 static void unlink_timer(skald__timer_t *t)
 {
@@ -36,24 +28,82 @@ static void close_cb(uv_handle_t *h)
 	free(h->data);
 }
 
-static void timer_close(skald__timer_t *t)
+void skald__timer_close(skald__timer_t *t)
 {
 	unlink_timer(t);
 	uv_close((uv_handle_t *)&t->h, close_cb);
 }
 
-static void fire(uv_timer_t *h)
+static void on_timer(uv_timer_t *h)
 {
 	skald__timer_t *t = h->data;
+	t->expire(t);
+}
+
+skald__timer_t *skald__timer_new(skald_actor_t *a, int kind, uint64_t id, uint64_t after_ms,
+                                 uint64_t repeat_ms, void (*expire)(skald__timer_t *t), int *err)
+{
+	skald__actor_ext_t *x = skald__ext(a);
+	skald__timer_t *t = x != NULL ? calloc(1, sizeof *t) : NULL;
+	if (t == NULL) {
+		*err = SKALD_ENOMEM;
+		return NULL;
+	}
+	int rc = uv_timer_init(&a->thread->loop, &t->h);
+	if (rc < 0) {
+		free(t);
+		*err = rc;
+		return NULL;
+	}
+	t->h.data = t;
+	t->owner = a;
+	t->kind = kind;
+	t->id = id;
+	t->expire = expire;
+	t->repeat = repeat_ms > 0;
+	t->next = x->timers;
+	if (x->timers != NULL)
+		x->timers->prev = t;
+	x->timers = t;
+	uv_timer_start(&t->h, on_timer, after_ms, repeat_ms);
+	return t;
+}
+
+skald__timer_t *skald__timer_find(skald_actor_t *a, int kind, uint64_t id)
+{
+	skald__timer_t *t = a->ext != NULL ? a->ext->timers : NULL;
+	while (t != NULL && (t->id != id || t->kind != kind))
+		t = t->next;
+	return t;
+}
+
+void skald__timers_cancel(skald_actor_t *a)
+{
+	/* An ask's callback may start other timers or asks: they are taken
+	 * from the head again until none is left. */
+	skald__timer_t *t;
+	while (a->ext != NULL && (t = a->ext->timers) != NULL) {
+		if (t->kind == SKALD__TIMER_ASK)
+			skald__ask_finish(t, SKALD_ECANCELED, NULL);
+		else
+			skald__timer_close(t);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* The user's timers                                                        */
+
+static void fire(skald__timer_t *t)
+{
 	skald_actor_t *a = t->owner;
 	/* A suspended actor handles nothing until its parent decides; its
 	 * timers are cancelled on restart or stop anyway. */
 	if (a->flags & (AF_SUSPENDED | AF_TERMINATED))
 		return;
-	skald_timer_fn fn = t->fn;
+	skald_timer_fn fn = t->fn.timer;
 	void *arg = t->arg;
 	if (!t->repeat)
-		timer_close(t);
+		skald__timer_close(t);
 	fn(a, a->state, arg);
 	skald__actor_after_callback(a);
 }
@@ -68,25 +118,14 @@ int skald_timer_start(skald_actor_t *self, uint64_t after_ms, uint64_t repeat_ms
 	skald__actor_ext_t *x = skald__ext(self);
 	if (x == NULL)
 		return SKALD_ENOMEM;
-	skald__timer_t *t = calloc(1, sizeof *t);
+	int rc = 0;
+	skald__timer_t *t = skald__timer_new(self, SKALD__TIMER_USER, x->next_timer_id + 1,
+	                                     after_ms, repeat_ms, fire, &rc);
 	if (t == NULL)
-		return SKALD_ENOMEM;
-	int rc = uv_timer_init(&self->thread->loop, &t->h);
-	if (rc < 0) {
-		free(t);
 		return rc;
-	}
-	t->h.data = t;
-	t->owner = self;
-	t->id = ++x->next_timer_id;
-	t->fn = fn;
+	x->next_timer_id++;
+	t->fn.timer = fn;
 	t->arg = arg;
-	t->repeat = repeat_ms > 0;
-	t->next = x->timers;
-	if (x->timers != NULL)
-		x->timers->prev = t;
-	x->timers = t;
-	uv_timer_start(&t->h, fire, after_ms, repeat_ms);
 	if (id != NULL)
 		*id = t->id;
 	return 0;
@@ -96,21 +135,9 @@ int skald_timer_cancel(skald_actor_t *self, uint64_t id)
 {
 	if (self == NULL)
 		return SKALD_EINVAL;
-	if (self->ext == NULL)
+	skald__timer_t *t = skald__timer_find(self, SKALD__TIMER_USER, id);
+	if (t == NULL)
 		return SKALD_ENOTFOUND;
-	for (skald__timer_t *t = self->ext->timers; t != NULL; t = t->next) {
-		if (t->id == id) {
-			timer_close(t);
-			return 0;
-		}
-	}
-	return SKALD_ENOTFOUND;
-}
-
-void skald__timers_cancel(skald_actor_t *a)
-{
-	if (a->ext == NULL)
-		return;
-	while (a->ext->timers != NULL)
-		timer_close(a->ext->timers);
+	skald__timer_close(t);
+	return 0;
 }

@@ -8,8 +8,7 @@
 #include <string.h>
 #include <uv.h>
 
-#include "actors/internal.h"
-#include "skald/remote.h"
+#include "actors/transport.h"
 
 #define MAX_TYPES 4096
 
@@ -23,26 +22,34 @@ static const skald_msgtype_t down_type = {
         .free = free,
 };
 
-static const skald_msgtype_t node_type = {
-        .name = "skald.node",
-        .free = free,
-};
-
 static void init_once(void)
 {
 	if (uv_mutex_init(&lock) != 0)
 		abort();
 	/* Id 0 is never valid; the built-in types come first, at the ids
-	 * their headers promise. */
+	 * their headers promise. Those of other layers stay empty until the
+	 * layer installs them (skald__type_install). */
 	atomic_store(&types[SKALD_TYPE_DOWN], &down_type);
-	atomic_store(&types[SKALD_TYPE_NODE], &node_type);
-	atomic_store(&ntypes, SKALD_TYPE_NODE + 1);
+	atomic_store(&ntypes, SKALD__TYPE_FIRST_USER);
 }
 
 static int same_def(const skald_msgtype_t *a, const skald_msgtype_t *b)
 {
 	return a == b || (strcmp(a->name, b->name) == 0 && a->free == b->free &&
 	                  a->encode == b->encode && a->decode == b->decode);
+}
+
+/* The id of the type called name, or 0. Reads without the lock: an entry,
+ * once stored, never changes. */
+static uint32_t find(const char *name)
+{
+	uint32_t n = atomic_load(&ntypes);
+	for (uint32_t i = 1; i < n; i++) {
+		const skald_msgtype_t *t = atomic_load(&types[i]);
+		if (t != NULL && strcmp(t->name, name) == 0)
+			return i;
+	}
+	return 0;
 }
 
 int skald_type_register(const skald_msgtype_t *def, uint32_t *id)
@@ -52,14 +59,13 @@ int skald_type_register(const skald_msgtype_t *def, uint32_t *id)
 	uv_once(&once, init_once);
 	uv_mutex_lock(&lock);
 	uint32_t n = atomic_load(&ntypes);
-	for (uint32_t i = 1; i < n; i++) {
-		const skald_msgtype_t *t = atomic_load(&types[i]);
-		if (strcmp(t->name, def->name) != 0)
-			continue;
+	uint32_t found = find(def->name);
+	if (found != 0) {
+		const skald_msgtype_t *t = atomic_load(&types[found]);
 		uv_mutex_unlock(&lock);
 		if (!same_def(t, def))
 			return SKALD_ETYPEEXISTS;
-		*id = i;
+		*id = found;
 		return 0;
 	}
 	if (n >= MAX_TYPES) {
@@ -73,20 +79,36 @@ int skald_type_register(const skald_msgtype_t *def, uint32_t *id)
 	return 0;
 }
 
+int skald__type_install(uint32_t id, const skald_msgtype_t *def)
+{
+	if (id == 0 || id >= SKALD__TYPE_FIRST_USER || def == NULL || def->name == NULL ||
+	    def->name[0] == '\0')
+		return SKALD_EINVAL;
+	uv_once(&once, init_once);
+	uv_mutex_lock(&lock);
+	const skald_msgtype_t *t = atomic_load(&types[id]);
+	uint32_t found = find(def->name);
+	int rc = 0;
+	if (t != NULL)
+		rc = same_def(t, def) ? 0 : SKALD_ETYPEEXISTS;
+	else if (found != 0)
+		rc = SKALD_ETYPEEXISTS;
+	else
+		atomic_store(&types[id], def);
+	uv_mutex_unlock(&lock);
+	return rc;
+}
+
 int skald_type_lookup(const char *name, uint32_t *id)
 {
 	if (name == NULL || id == NULL)
 		return SKALD_EINVAL;
 	uv_once(&once, init_once);
-	uint32_t n = atomic_load(&ntypes);
-	for (uint32_t i = 1; i < n; i++) {
-		const skald_msgtype_t *t = atomic_load(&types[i]);
-		if (t != NULL && strcmp(t->name, name) == 0) {
-			*id = i;
-			return 0;
-		}
-	}
-	return SKALD_ENOTYPE;
+	uint32_t found = find(name);
+	if (found == 0)
+		return SKALD_ENOTYPE;
+	*id = found;
+	return 0;
 }
 
 const skald_msgtype_t *skald_type_get(uint32_t id)
@@ -97,13 +119,12 @@ const skald_msgtype_t *skald_type_get(uint32_t id)
 	return atomic_load_explicit(&types[id], memory_order_acquire);
 }
 
-void *skald_msg_take(const skald_msg_t *msg)
+void *skald_msg_take(skald_msg_t *msg)
 {
-	/* Receive callbacks see a const view of a message the runtime owns;
-	 * taking clears the runtime's copy of the pointer so that it is not
-	 * freed after the callback. */
-	skald_msg_t *m = (skald_msg_t *)msg;
-	void *p = m->payload;
-	m->payload = NULL;
+	/* msg is the runtime's own view of the envelope: after the callback it
+	 * frees whatever payload msg still holds, so clearing it is the
+	 * transfer. */
+	void *p = msg->payload;
+	msg->payload = NULL;
 	return p;
 }

@@ -107,7 +107,7 @@ static void next(skald_actor_t *self, st_t *s)
 	}
 }
 
-static int command(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int command(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	st_t *s = state;
 	if (msg->type == T_RUN) {

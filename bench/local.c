@@ -141,7 +141,7 @@ static void tell_or_die(skald_actor_t *self, skald_ref_t to, uintptr_t v)
 }
 
 /* Answers every message to its sender with the same payload. */
-static int echo_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int echo_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	return skald_tell(self, msg->sender, t_msg, msg->payload);
 }
@@ -172,7 +172,7 @@ static int ping_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int ping_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int ping_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	ping_state_t *st = state;
 	if (++st->round_trips == st->pp->n) {
@@ -203,7 +203,7 @@ static int pp_driver_init(skald_actor_t *self, void *state, void *arg)
 	return rc;
 }
 
-static int idle_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int idle_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	return 0;
 }
@@ -273,7 +273,7 @@ static void coord_round(skald_actor_t *self, coord_state_t *st)
 		tell_or_die(self, st->workers[i], (uintptr_t)st->round + 1);
 }
 
-static int coord_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int coord_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	coord_state_t *st = state;
 	if (skald_ref_eq(msg->sender, skald_self(self))) {

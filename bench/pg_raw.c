@@ -100,7 +100,7 @@ static void next(skald_actor_t *self, st_t *s)
 		die("persist refused", skald_strerror(rc));
 }
 
-static int command(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int command(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	st_t *s = state;
 	if (msg->type == T_RUN) {

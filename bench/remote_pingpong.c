@@ -53,7 +53,7 @@ static const skald_msgtype_t quit_type = {
 
 /* --- server --------------------------------------------------------------- */
 
-static int pong_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int pong_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	if (msg->type == T_PING)
 		return skald_tell(self, msg->sender, T_PING, msg->payload);
@@ -86,7 +86,7 @@ static int send_next(skald_actor_t *self, client_t *c)
 	return skald_tell(self, c->pong, T_PING, (void *)(uintptr_t)id);
 }
 
-static int ping_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int ping_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	client_t *c = &job;
 	if (msg->type == T_PING) {

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/layer.h"
+#include "base/log.h"
 #include "journal/journal_int.h"
 #include "journal/writer.h"
 #include "skald/entity.h"
@@ -27,7 +29,9 @@ typedef struct {
 
 typedef struct {
 	const entity_arg_t *arg;
-	void *state; /* the user's state */
+	skald_system_t *sys;
+	skald_ref_t ref; /* the entity's own, for its operations in flight */
+	void *state;     /* the user's state */
 	uint64_t seq;
 	uint64_t snap_seq;
 	uint64_t token;
@@ -63,25 +67,23 @@ static const skald_behavior_t entity_behavior;
  * user's state once init has run. */
 static entity_t *entity_of(const skald_actor_t *self)
 {
-	if (self == NULL || self->behavior != &entity_behavior)
-		return NULL;
-	return skald__actor_block((skald_actor_t *)self);
+	return self != NULL ? skald__actor_block_of(self, &entity_behavior) : NULL;
 }
 
 /* The entity an operation belongs to, if it is still the same life. */
 static skald_actor_t *op_owner(const op_t *op, entity_t **e)
 {
 	skald_actor_t *a = skald__actor_local(op->sys, op->ref);
-	if (a == NULL || (a->flags & AF_TERMINATED))
+	if (a == NULL)
 		return NULL;
 	*e = entity_of(a);
 	return (*e)->token == op->token ? a : NULL;
 }
 
-static void op_set(op_t *op, skald_actor_t *a, const entity_t *e)
+static void op_set(op_t *op, const entity_t *e)
 {
-	op->sys = a->thread->sys;
-	op->ref = a->ref;
+	op->sys = e->sys;
+	op->ref = e->ref;
 	op->token = e->token;
 }
 
@@ -105,7 +107,7 @@ static void snapshot_saved(skald_journal_t *j, int status, void *arg)
 	free(s);
 }
 
-static int save_snapshot(skald_actor_t *a, entity_t *e)
+static int save_snapshot(entity_t *e)
 {
 	const skald_entity_type_t *t = e->arg->type;
 	if (t->snapshot == NULL || t->restore == NULL)
@@ -124,7 +126,7 @@ static int save_snapshot(skald_actor_t *a, entity_t *e)
 		json_decref(data);
 		return SKALD_ENOMEM;
 	}
-	op_set(&s->op, a, e);
+	op_set(&s->op, e);
 	memcpy(s->pid, e->arg->pid, len);
 	s->snap = (skald_snapshot_t){s->pid, e->seq, t->snapshot_version ? t->snapshot_version : 1,
 	                             data, 0};
@@ -142,7 +144,7 @@ int skald_entity_snapshot(skald_actor_t *self)
 	entity_t *e = entity_of(self);
 	if (e == NULL || !e->ready)
 		return SKALD_EINVAL;
-	return save_snapshot(self, e);
+	return save_snapshot(e);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -168,7 +170,7 @@ static void recovery_done(skald_actor_t *a, entity_t *e)
 	e->ready = true;
 	if (e->arg->type->recovered != NULL)
 		e->arg->type->recovered(a, e->state);
-	if (!(a->flags & AF_TERMINATED) && e->pw == NULL)
+	if (!skald__actor_terminated(a) && e->pw == NULL)
 		skald__actor_resume(a);
 	skald__actor_after_callback(a);
 }
@@ -301,7 +303,7 @@ static void recover(skald_actor_t *a, entity_t *e)
 		recovery_failed(a, e, SKALD_ENOMEM, "starting");
 		return;
 	}
-	op_set(op, a, e);
+	op_set(op, e);
 	skald_journal_t *j = skald__writer_journal(e->w);
 	const skald_entity_type_t *t = e->arg->type;
 	if (t->restore != NULL && (skald_journal_caps(j) & SKALD_CAP_SNAPSHOTS)) {
@@ -325,8 +327,10 @@ static int entity_init(skald_actor_t *self, void *state, void *arg)
 	const entity_arg_t *ea = arg;
 	int rc = 0;
 	e->arg = ea;
+	e->sys = skald_actor_system(self);
+	e->ref = skald_self(self);
 	e->token = ++next_token;
-	e->w = skald__writer_get(self->thread, &rc);
+	e->w = skald__writer_get(self, &rc);
 	if (e->w == NULL)
 		return rc;
 	e->state = calloc(1, ea->type->state_size ? ea->type->state_size : 1);
@@ -335,7 +339,7 @@ static int entity_init(skald_actor_t *self, void *state, void *arg)
 	if (ea->type->init != NULL && (rc = ea->type->init(e->state, ea->pid + ea->id_off)) < 0)
 		return rc;
 	/* From now on every callback of the actor gets the user's state. */
-	self->state = e->state;
+	skald__actor_set_state(self, e->state);
 	/* Commands wait in the mailbox until recovery completes. The first
 	 * journal callback comes on a later loop pass, after init returns. */
 	skald__actor_pause(self);
@@ -343,7 +347,7 @@ static int entity_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int entity_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int entity_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	entity_t *e = entity_of(self);
 	return e->arg->type->command(self, e->state, msg);
@@ -378,9 +382,17 @@ static int make_arg(skald_system_t *sys, const skald_entity_type_t *type, const 
 	if (type == NULL || type->name == NULL || type->name[0] == '\0' || type->command == NULL ||
 	    type->apply == NULL || id == NULL || id[0] == '\0')
 		return SKALD_EINVAL;
+	/* jansson seeds its hash function on the first object it creates;
+	 * seeding before the entity runs keeps scheduler threads from racing
+	 * to do it. */
+	json_object_seed(0);
 	const skald_store_t *store;
+	const char *uri;
 	char err[256];
-	int rc = skald__registry_find(skald__journal_uri(sys), &store, err, sizeof err);
+	int rc = skald__journal_uri(skald__system_journal(sys), SKALD__JOURNAL_DEFAULT, &uri, err,
+	                            sizeof err);
+	if (rc == 0)
+		rc = skald__registry_find(uri, &store, err, sizeof err);
 	if (rc < 0) {
 		SKALD_LOG(SKALD_LOG_ERROR, "entity %s-%s: %s", type->name, id, err);
 		return rc;
@@ -418,7 +430,7 @@ int skald_entity_spawn_child(skald_actor_t *self, const skald_entity_type_t *typ
 	entity_arg_t *ea;
 	if (self == NULL || out == NULL)
 		return SKALD_EINVAL;
-	int rc = make_arg(self->thread->sys, type, id, &ea);
+	int rc = make_arg(skald_actor_system(self), type, id, &ea);
 	if (rc < 0)
 		return rc;
 	if ((rc = skald_spawn_child(self, &entity_behavior, ea, opts, out)) < 0)
@@ -474,7 +486,7 @@ static void persisted(skald__pwrite_t *pw, int status)
 	if (p->cb != NULL)
 		p->cb(a, e->state, status, p->cb_arg);
 	persist_free(p);
-	if (a->flags & AF_TERMINATED)
+	if (skald__actor_terminated(a))
 		return;
 	if (status != 0 && status != SKALD_EREJECTED) {
 		skald__actor_terminate(a, status);
@@ -485,7 +497,7 @@ static void persisted(skald__pwrite_t *pw, int status)
 	} else if (status == 0) {
 		const skald_entity_type_t *t = e->arg->type;
 		if (t->snapshot_every > 0 && e->seq - e->snap_seq >= t->snapshot_every)
-			save_snapshot(a, e);
+			save_snapshot(e);
 	}
 	if (e->pw == NULL)
 		skald__actor_resume(a);
@@ -515,8 +527,7 @@ int skald_persist_all(skald_actor_t *self, const skald_new_event_t *events, size
 		free(p);
 		return SKALD_ENOMEM;
 	}
-	uint64_t writer =
-	        self->ref.node ^ ((uint64_t)self->ref.actor << 32 | self->ref.incarnation);
+	uint64_t writer = e->ref.node ^ ((uint64_t)e->ref.actor << 32 | e->ref.incarnation);
 	for (size_t i = 0; i < n; i++) {
 		char *type = strdup(events[i].type);
 		if (type == NULL) {
@@ -539,7 +550,7 @@ int skald_persist_all(skald_actor_t *self, const skald_new_event_t *events, size
 	}
 	p->n = n;
 	p->pw.done = persisted;
-	op_set(&p->op, self, e);
+	op_set(&p->op, e);
 	p->cb = cb;
 	p->cb_arg = arg;
 	e->pw = p;

@@ -106,6 +106,25 @@ const char *skald_journal_scheme(const skald_journal_t *j)
 /* ------------------------------------------------------------------------ */
 /* Opening and closing                                                       */
 
+int skald__journal_uri(const char *uri, const char *dflt, const char **out, char *err,
+                       size_t errlen)
+{
+	if (uri == NULL) {
+		const char *env = getenv("SKALD_JOURNAL");
+		uri = env != NULL && env[0] != '\0' ? env : dflt;
+	}
+	if (uri == NULL || uri[0] == '\0') {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen,
+			         "no journal URI: pass one (--store URI to the skald tool) or set "
+			         "SKALD_JOURNAL, e.g. SKALD_JOURNAL=memory://dev or "
+			         "SKALD_JOURNAL=postgres://USER:PASSWORD@HOST:PORT/DB");
+		return SKALD_EURI;
+	}
+	*out = uri;
+	return 0;
+}
+
 int skald_journal_open(uv_loop_t *loop, const char *uri, skald_journal_t **out)
 {
 	open_errmsg[0] = '\0';
@@ -116,16 +135,10 @@ int skald_journal_open(uv_loop_t *loop, const char *uri, skald_journal_t **out)
 		         "skald_journal_open: loop and out must not be NULL");
 		return SKALD_EINVAL;
 	}
-	if (uri == NULL)
-		uri = getenv("SKALD_JOURNAL");
-	if (uri == NULL || *uri == '\0') {
-		snprintf(open_errmsg, sizeof open_errmsg,
-		         "no journal URI: pass one to skald_journal_open or set SKALD_JOURNAL, "
-		         "e.g. SKALD_JOURNAL=memory://dev");
-		return SKALD_EURI;
-	}
 	const skald_store_t *store;
-	int rc = skald__registry_find(uri, &store, open_errmsg, sizeof open_errmsg);
+	int rc = skald__journal_uri(uri, NULL, &uri, open_errmsg, sizeof open_errmsg);
+	if (rc == 0)
+		rc = skald__registry_find(uri, &store, open_errmsg, sizeof open_errmsg);
 	if (rc != 0)
 		return rc;
 

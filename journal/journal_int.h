@@ -78,6 +78,22 @@ int skald__migrate_walk(const skald__migration_t *known, size_t nknown, const ch
                         int (*apply)(void *arg, size_t i, char *err, size_t errlen), void *arg,
                         char *err, size_t errlen);
 
+/* The journal of a system's entities when nothing names one. */
+#define SKALD__JOURNAL_DEFAULT "memory://default"
+
+/*
+ * What "no journal URI" means, in one place: uri when given (not NULL),
+ * else the environment variable SKALD_JOURNAL when it is set and not empty,
+ * else dflt. A system's entities pass SKALD__JOURNAL_DEFAULT, so that they
+ * run with no configuration at all; skald_journal_open and
+ * skald_store_migrate (the tool's way in) pass NULL, so that no journal is
+ * ever opened or migrated that nobody named. Stores the URI in *out
+ * (borrowed) and returns 0, or returns SKALD_EURI when there is none (or it
+ * is empty) with a message for the user in err (errlen bytes; may be NULL).
+ */
+int skald__journal_uri(const char *uri, const char *dflt, const char **out, char *err,
+                       size_t errlen);
+
 /* Wall-clock milliseconds since the Unix epoch. */
 int64_t skald__now_ms(void);
 

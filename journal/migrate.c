@@ -5,7 +5,6 @@
  * journal.
  */
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "journal/journal_int.h"
 
@@ -17,16 +16,10 @@ int skald_store_migrate(const char *uri, int status_only, FILE *out, char *err, 
 		errlen = sizeof scratch;
 	}
 	err[0] = '\0';
-	if (uri == NULL)
-		uri = getenv("SKALD_JOURNAL");
-	if (uri == NULL || *uri == '\0') {
-		snprintf(err, errlen,
-		         "no journal URI: pass one (--store URI) or set SKALD_JOURNAL, e.g. "
-		         "postgres://USER:PASSWORD@HOST:PORT/DATABASE");
-		return SKALD_EURI;
-	}
 	const skald_store_t *store;
-	int rc = skald__registry_find(uri, &store, err, errlen);
+	int rc = skald__journal_uri(uri, NULL, &uri, err, errlen);
+	if (rc == 0)
+		rc = skald__registry_find(uri, &store, err, errlen);
 	if (rc != 0)
 		return rc;
 	if (store->migrate == NULL) {

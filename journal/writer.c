@@ -4,6 +4,8 @@
  */
 #include <stdlib.h>
 
+#include "base/log.h"
+#include "journal/journal_int.h"
 #include "journal/writer.h"
 
 /* Writes per journal call: bounds the size of one transaction. */
@@ -18,14 +20,6 @@ struct skald__writer_s {
 	bool closing;
 	int closes; /* handles still closing */
 };
-
-const char *skald__journal_uri(const skald_system_t *sys)
-{
-	if (sys->journal_uri != NULL)
-		return sys->journal_uri;
-	const char *env = getenv("SKALD_JOURNAL");
-	return env != NULL && env[0] != '\0' ? env : "memory://default";
-}
 
 static void flush(skald__writer_t *w);
 static void flush_cb(uv_idle_t *h);
@@ -146,9 +140,9 @@ static void writer_fini(void *ctx)
 		writer_free_if_closed(w);
 }
 
-skald__writer_t *skald__writer_get(skald__thread_t *t, int *err)
+skald__writer_t *skald__writer_get(skald_actor_t *self, int *err)
 {
-	skald__writer_t *w = t->layer[SKALD__LAYER_JOURNAL].ctx;
+	skald__writer_t *w = skald__layer_ctx(self, SKALD__LAYER_JOURNAL);
 	if (w != NULL)
 		return w;
 	w = calloc(1, sizeof *w);
@@ -156,18 +150,22 @@ skald__writer_t *skald__writer_get(skald__thread_t *t, int *err)
 		*err = SKALD_ENOMEM;
 		return NULL;
 	}
-	const char *uri = skald__journal_uri(t->sys);
-	int rc = skald_journal_open(&t->loop, uri, &w->j);
+	uv_loop_t *loop = skald__actor_loop(self);
+	const char *uri;
+	char msg[256] = "";
+	int rc = skald__journal_uri(skald__system_journal(skald_actor_system(self)),
+	                            SKALD__JOURNAL_DEFAULT, &uri, msg, sizeof msg);
+	if (rc == 0)
+		rc = skald_journal_open(loop, uri, &w->j);
 	if (rc < 0) {
 		SKALD_LOG(SKALD_LOG_ERROR, "cannot open the journal: %s",
-		          skald_journal_open_errmsg());
+		          msg[0] ? msg : skald_journal_open_errmsg());
 		free(w);
 		*err = rc;
 		return NULL;
 	}
-	uv_idle_init(&t->loop, &w->flush);
+	uv_idle_init(loop, &w->flush);
 	w->flush.data = w;
-	t->layer[SKALD__LAYER_JOURNAL].ctx = w;
-	t->layer[SKALD__LAYER_JOURNAL].fini = writer_fini;
+	skald__layer_set(self, SKALD__LAYER_JOURNAL, w, writer_fini);
 	return w;
 }

@@ -12,7 +12,7 @@
 #ifndef SKALD_JOURNAL_WRITER_H
 #define SKALD_JOURNAL_WRITER_H
 
-#include "actors/internal.h"
+#include "actors/layer.h"
 #include "skald/journal.h"
 
 typedef struct skald__writer_s skald__writer_t;
@@ -26,13 +26,10 @@ typedef struct skald__pwrite_s {
 	void (*done)(struct skald__pwrite_s *pw, int status);
 } skald__pwrite_t;
 
-/* The journal URI of sys: its config, else SKALD_JOURNAL, else
- * memory://default. Borrowed. */
-const char *skald__journal_uri(const skald_system_t *sys);
-
-/* The writer of the calling scheduler thread t, opened on first use.
- * NULL with *err set (and a log line) if the journal cannot be opened. */
-skald__writer_t *skald__writer_get(skald__thread_t *t, int *err);
+/* The writer of self's thread, opened on first use on the system's journal
+ * (see skald__journal_uri). NULL with *err set (and a log line) if the
+ * journal cannot be opened. Owner thread of self. */
+skald__writer_t *skald__writer_get(skald_actor_t *self, int *err);
 
 /* The journal handle behind w, for reads and snapshots. */
 skald_journal_t *skald__writer_journal(skald__writer_t *w);

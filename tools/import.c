@@ -17,6 +17,7 @@
 
 #include "tools/commands.h"
 #include "tools/common.h"
+#include "base/hash.h"
 
 const char cmd_import_usage[] =
         "usage: skald import [--force] [--store URI] [--json] < histories.jsonl\n"
@@ -92,17 +93,9 @@ typedef struct {
 /* ------------------------------------------------------------------------ */
 /* Persistence ids                                                           */
 
-static uint64_t hash(const char *s)
-{
-	uint64_t h = 1469598103934665603u; /* FNV-1a */
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211u;
-	return h;
-}
-
 static hist_t **slot_of(hist_t **slots, size_t nslots, const char *pid)
 {
-	size_t i = hash(pid) & (nslots - 1);
+	size_t i = skald__hash_str(pid) & (nslots - 1);
 	while (slots[i] != NULL && strcmp(slots[i]->pid, pid) != 0)
 		i = (i + 1) & (nslots - 1);
 	return &slots[i];

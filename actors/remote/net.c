@@ -159,14 +159,13 @@ void skald__net_post(skald__net_t *net, skald__cmd_t *c)
 		uv_async_send(&net->wake);
 }
 
-int skald__remote_send(skald_system_t *sys, skald_ref_t to, skald__env_t *e)
+/* The transport's send (actors/transport.h): to is an actor of another
+ * node; any thread. */
+static int tcp_send(void *ctx, skald_ref_t to, skald__env_t *e)
 {
-	skald__net_t *net = sys->net;
-	if (to.node == 0) {
-		skald__env_dispose(sys, to, e, SKALD_ENOACTOR);
-		return 0;
-	}
-	skald__peer_t *p = net != NULL ? skald__peer_find(net, to.node) : NULL;
+	skald__net_t *net = ctx;
+	skald_system_t *sys = net->sys;
+	skald__peer_t *p = skald__peer_find(net, to.node);
 	if (p == NULL || !atomic_load(&p->up)) {
 		skald__env_dispose(sys, to, e, SKALD_ENODEDOWN);
 		return 0;
@@ -511,11 +510,29 @@ static void net_main(void *arg)
 		SKALD_LOG(SKALD_LOG_ERROR, "network loop closed with handles open");
 }
 
+static void tcp_stop(void *ctx);
+
+/* The network layer as the runtime sees it. */
+static const skald__transport_t tcp_transport = {
+        .name = "tcp",
+        .send = tcp_send,
+        .stop = tcp_stop,
+};
+
+/* Node events (SKALD_TYPE_NODE), which never cross the wire. */
+static const skald_msgtype_t node_type = {
+        .name = "skald.node",
+        .free = free,
+};
+
 int skald_remote_start(skald_system_t *sys, const skald_remote_config_t *cfg)
 {
 	if (sys == NULL || cfg == NULL || cfg->secret == NULL || cfg->secret[0] == '\0' ||
-	    sys->net != NULL)
+	    skald__net_of(sys) != NULL)
 		return SKALD_EINVAL;
+	int rc = skald__type_install(SKALD_TYPE_NODE, &node_type);
+	if (rc < 0)
+		return rc;
 	const char *cluster = cfg->cluster ? cfg->cluster : "skald";
 	if (strlen(cluster) > SKALD_WIRE_NAME_MAX || cluster[0] == '\0' ||
 	    strlen(sys->name) > SKALD_WIRE_NAME_MAX)
@@ -556,22 +573,32 @@ int skald_remote_start(skald_system_t *sys, const skald_remote_config_t *cfg)
 	net->heartbeat.data = net;
 	uv_timer_start(&net->heartbeat, skald__conn_heartbeat, net->heartbeat_ms / 2 + 1,
 	               net->heartbeat_ms / 2 + 1);
-	int rc = skald__registry_start(sys, net);
+	rc = skald__registry_start(sys, net);
 	if (rc == 0)
 		rc = uv_thread_create(&net->tid, net_main, net);
 	if (rc < 0) {
 		SKALD_LOG(SKALD_LOG_ERROR, "cannot start the network: %s", skald_strerror(rc));
 		abort(); /* loops and threads fail only without memory */
 	}
-	sys->net = net;
+	/* Installed last, so that no caller sees a network that is not
+	 * running. A second start racing with this one loses here. */
+	if (skald__transport_install(sys, &tcp_transport, net) < 0) {
+		tcp_stop(net);
+		return SKALD_EINVAL;
+	}
 	return 0;
 }
 
-void skald__remote_stop(skald_system_t *sys)
+skald__net_t *skald__net_of(const skald_system_t *sys)
 {
-	skald__net_t *net = sys->net;
-	if (net == NULL)
-		return;
+	return skald__transport_ctx(sys, &tcp_transport);
+}
+
+/* The transport's stop (actors/transport.h): after the schedulers are
+ * joined. */
+static void tcp_stop(void *ctx)
+{
+	skald__net_t *net = ctx;
 	skald__cmd_t *c = calloc(1, sizeof *c);
 	if (c == NULL)
 		abort();
@@ -594,7 +621,6 @@ void skald__remote_stop(skald_system_t *sys)
 	free(net->cluster);
 	free(net->secret);
 	free(net);
-	sys->net = NULL;
 }
 
 static skald__cmd_t *cmd_new(int op, const char *addr)
@@ -613,7 +639,8 @@ static skald__cmd_t *cmd_new(int op, const char *addr)
 int skald_listen(skald_system_t *sys, const char *addr, int *port)
 {
 	struct sockaddr_storage sa;
-	if (sys == NULL || sys->net == NULL || parse_addr(addr, &sa) < 0)
+	skald__net_t *net = skald__net_of(sys);
+	if (net == NULL || parse_addr(addr, &sa) < 0)
 		return SKALD_EINVAL;
 	if (skald__current != NULL)
 		return SKALD_ENOTOWNER;
@@ -624,7 +651,7 @@ int skald_listen(skald_system_t *sys, const char *addr, int *port)
 	if (c == NULL)
 		return SKALD_ENOMEM;
 	c->sync = &s;
-	skald__net_post(sys->net, c);
+	skald__net_post(net, c);
 	uv_mutex_lock(&s.m);
 	while (!s.done)
 		uv_cond_wait(&s.c, &s.m);
@@ -639,12 +666,13 @@ int skald_listen(skald_system_t *sys, const char *addr, int *port)
 int skald_connect(skald_system_t *sys, const char *addr)
 {
 	struct sockaddr_storage sa;
-	if (sys == NULL || sys->net == NULL || parse_addr(addr, &sa) < 0)
+	skald__net_t *net = skald__net_of(sys);
+	if (net == NULL || parse_addr(addr, &sa) < 0)
 		return SKALD_EINVAL;
 	skald__cmd_t *c = cmd_new(CMD_CONNECT, addr);
 	if (c == NULL)
 		return SKALD_ENOMEM;
-	skald__net_post(sys->net, c);
+	skald__net_post(net, c);
 	return 0;
 }
 
@@ -662,14 +690,14 @@ static uint64_t node_at(skald__net_t *net, const char *addr)
 
 int skald_node_wait(skald_system_t *sys, const char *addr, uint64_t timeout_ms, uint64_t *node)
 {
-	if (sys == NULL || sys->net == NULL)
+	skald__net_t *net = skald__net_of(sys);
+	if (net == NULL)
 		return SKALD_EINVAL;
 	if (skald__current != NULL)
 		return SKALD_ENOTOWNER;
 	int rc = skald_connect(sys, addr);
 	if (rc < 0)
 		return rc;
-	skald__net_t *net = sys->net;
 	uint64_t deadline = uv_hrtime() + timeout_ms * 1000000ull;
 	uint64_t found = 0;
 	uv_mutex_lock(&net->mlock);
@@ -696,9 +724,9 @@ int skald_node_wait(skald_system_t *sys, const char *addr, uint64_t timeout_ms, 
 
 int skald_monitor_nodes(skald_actor_t *self)
 {
-	if (self == NULL || self->thread->sys->net == NULL)
+	skald__net_t *net = self != NULL ? skald__net_of(self->thread->sys) : NULL;
+	if (net == NULL)
 		return SKALD_EINVAL;
-	skald__net_t *net = self->thread->sys->net;
 	uv_mutex_lock(&net->mlock);
 	int rc = skald__refset_add(&net->monitors, self->ref);
 	uv_mutex_unlock(&net->mlock);
@@ -707,9 +735,9 @@ int skald_monitor_nodes(skald_actor_t *self)
 
 int skald_unmonitor_nodes(skald_actor_t *self)
 {
-	if (self == NULL || self->thread->sys->net == NULL)
+	skald__net_t *net = self != NULL ? skald__net_of(self->thread->sys) : NULL;
+	if (net == NULL)
 		return SKALD_EINVAL;
-	skald__net_t *net = self->thread->sys->net;
 	uv_mutex_lock(&net->mlock);
 	skald__refset_del(&net->monitors, self->ref);
 	uv_mutex_unlock(&net->mlock);
@@ -724,7 +752,7 @@ typedef struct {
 	void *arg;
 } lookup_ctx_t;
 
-static void lookup_reply(skald_actor_t *self, void *state, int status, const skald_msg_t *reply,
+static void lookup_reply(skald_actor_t *self, void *state, int status, skald_msg_t *reply,
                          void *arg)
 {
 	lookup_ctx_t ctx = *(lookup_ctx_t *)arg;
@@ -743,8 +771,9 @@ int skald_lookup(skald_actor_t *self, const char *addr, const char *name, uint64
                  skald_lookup_fn cb, void *arg)
 {
 	struct sockaddr_storage sa;
-	if (self == NULL || cb == NULL || name == NULL || name[0] == '\0' ||
-	    parse_addr(addr, &sa) < 0 || self->thread->sys->net == NULL)
+	skald__net_t *net = self != NULL ? skald__net_of(self->thread->sys) : NULL;
+	if (net == NULL || cb == NULL || name == NULL || name[0] == '\0' ||
+	    parse_addr(addr, &sa) < 0)
 		return SKALD_EINVAL;
 	lookup_ctx_t *ctx = malloc(sizeof *ctx);
 	skald__cmd_t *c = cmd_new(CMD_LOOKUP, addr);
@@ -768,6 +797,6 @@ int skald_lookup(skald_actor_t *self, const char *addr, const char *name, uint64
 	}
 	c->src = self->ref;
 	c->corr = corr;
-	skald__net_post(self->thread->sys->net, c);
+	skald__net_post(net, c);
 	return 0;
 }

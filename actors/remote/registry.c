@@ -107,7 +107,7 @@ typedef struct {
 	size_t n, cap;
 } registry_t;
 
-static int registry_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int registry_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	registry_t *r = state;
 	if (msg->type == t_publish) {
@@ -182,8 +182,9 @@ int skald__registry_start(skald_system_t *sys, skald__net_t *net)
 
 int skald_publish(skald_system_t *sys, const char *name, skald_ref_t ref)
 {
-	if (sys == NULL || sys->net == NULL || name == NULL || name[0] == '\0' ||
-	    strlen(name) > 1024 || skald_ref_is_null(ref))
+	skald__net_t *net = skald__net_of(sys);
+	if (net == NULL || name == NULL || name[0] == '\0' || strlen(name) > 1024 ||
+	    skald_ref_is_null(ref))
 		return SKALD_EINVAL;
 	publish_t *pb = malloc(sizeof *pb);
 	if (pb == NULL || (pb->name = strdup(name)) == NULL) {
@@ -191,7 +192,7 @@ int skald_publish(skald_system_t *sys, const char *name, skald_ref_t ref)
 		return SKALD_ENOMEM;
 	}
 	pb->ref = ref;
-	int rc = skald_system_tell(sys, sys->net->registry, t_publish, pb);
+	int rc = skald_system_tell(sys, net->registry, t_publish, pb);
 	if (rc < 0)
 		publish_free(pb);
 	return rc;
@@ -200,13 +201,14 @@ int skald_publish(skald_system_t *sys, const char *name, skald_ref_t ref)
 int skald_system_lookup(skald_system_t *sys, const char *addr, const char *name,
                         uint64_t timeout_ms, skald_ref_t *ref)
 {
-	if (sys == NULL || sys->net == NULL || name == NULL || name[0] == '\0' || ref == NULL)
+	skald__net_t *net = skald__net_of(sys);
+	if (net == NULL || name == NULL || name[0] == '\0' || ref == NULL)
 		return SKALD_EINVAL;
 	uint64_t node;
 	int rc = skald_node_wait(sys, addr, timeout_ms, &node);
 	if (rc < 0)
 		return rc;
-	skald__peer_t *p = skald__peer_find(sys->net, node);
+	skald__peer_t *p = skald__peer_find(net, node);
 	char *q = strdup(name);
 	if (q == NULL)
 		return SKALD_ENOMEM;

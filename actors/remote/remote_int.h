@@ -17,7 +17,7 @@
 #ifndef SKALD_ACTORS_REMOTE_INT_H
 #define SKALD_ACTORS_REMOTE_INT_H
 
-#include "actors/internal.h"
+#include "actors/transport.h"
 #include "actors/remote/wire.h"
 #include "skald/remote.h"
 
@@ -157,6 +157,8 @@ struct skald__net_s {
 };
 
 /* net.c */
+/* The network of sys, or NULL before skald_remote_start. Any thread. */
+skald__net_t *skald__net_of(const skald_system_t *sys);
 skald__peer_t *skald__peer_find(skald__net_t *net, uint64_t node);
 skald__peer_t *skald__peer_get(skald__net_t *net, uint64_t node);
 void skald__net_post(skald__net_t *net, skald__cmd_t *c);

@@ -29,7 +29,7 @@ typedef struct {
 	long total;
 } counter_t;
 
-static int counter_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int counter_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	counter_t *c = state;
 	if (msg->type == T_ADD)
@@ -56,7 +56,7 @@ static int worker_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int worker_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int worker_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	worker_t *w = state;
 	if ((intptr_t)msg->payload % 997 == 0)
@@ -92,7 +92,7 @@ static int super_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int super_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int super_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	super_t *s = state;
 	if (msg->type == T_WORK) {
@@ -126,7 +126,7 @@ static int watcher_init(skald_actor_t *self, void *state, void *arg)
 	return skald_watch(self, *(skald_ref_t *)arg);
 }
 
-static int watcher_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int watcher_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	if (msg->type == SKALD_TYPE_DOWN) {
 		const skald_down_t *d = msg->payload;

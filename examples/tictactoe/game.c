@@ -270,7 +270,7 @@ static void started(skald_actor_t *self, void *state, int status, void *arg)
 	free(arg);
 }
 
-static int cmd_start(skald_actor_t *self, ttt_game_t *g, const skald_msg_t *msg, const json_t *body)
+static int cmd_start(skald_actor_t *self, ttt_game_t *g, skald_msg_t *msg, const json_t *body)
 {
 	char x[TTT_NAME_MAX], o[TTT_NAME_MAX];
 	if (ttt_name(body, "x", x) < 0 || ttt_name(body, "o", o) < 0 || strcmp(x, o) == 0)
@@ -294,7 +294,7 @@ static int cmd_start(skald_actor_t *self, ttt_game_t *g, const skald_msg_t *msg,
 	return rc < 0 ? reject(self, g, msg, skald_strerror(rc)) : 0;
 }
 
-static int cmd_get(skald_actor_t *self, ttt_game_t *g, const skald_msg_t *msg, const json_t *body)
+static int cmd_get(skald_actor_t *self, ttt_game_t *g, skald_msg_t *msg, const json_t *body)
 {
 	int side = side_of(g, ttt_str(body, "player"));
 	if (side >= 0 && !skald_ref_is_null(msg->sender))
@@ -325,7 +325,7 @@ static void moved(skald_actor_t *self, void *state, int status, void *arg)
 	free(p);
 }
 
-static int cmd_move(skald_actor_t *self, ttt_game_t *g, const skald_msg_t *msg, const json_t *body)
+static int cmd_move(skald_actor_t *self, ttt_game_t *g, skald_msg_t *msg, const json_t *body)
 {
 	const char *who = ttt_str(body, "player");
 	const json_t *cell = json_object_get(body, "cell");
@@ -379,7 +379,7 @@ static int cmd_move(skald_actor_t *self, ttt_game_t *g, const skald_msg_t *msg, 
 	return rc < 0 ? reject(self, g, msg, skald_strerror(rc)) : 0;
 }
 
-static int command(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int command(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	ttt_game_t *g = state;
 	const json_t *body = ttt_payload(msg);

@@ -323,8 +323,7 @@ static void close_game(skald_actor_t *self, ttt_lobby_t *lb, check_t *c, const c
 
 static void check_session(skald_actor_t *self, ttt_lobby_t *lb, check_t *c);
 
-static void started(skald_actor_t *self, void *unused, int status, const skald_msg_t *reply,
-                    void *arg)
+static void started(skald_actor_t *self, void *unused, int status, skald_msg_t *reply, void *arg)
 {
 	check_t *c = arg;
 	ttt_lobby_t *lb = c->lb;
@@ -510,7 +509,7 @@ static json_t *status_json(skald_actor_t *self, const ttt_lobby_t *lb)
 	                 lb->opened >= lb->target && lb->nopen == 0);
 }
 
-static int command(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int command(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	ttt_lobby_t *lb = state;
 	const json_t *body = ttt_payload(msg);

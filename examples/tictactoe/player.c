@@ -68,8 +68,7 @@ static void rejoin_later(skald_actor_t *self, player_t *p)
 
 static void handle_state(skald_actor_t *self, player_t *p, const json_t *st);
 
-static void got_state(skald_actor_t *self, void *state, int status, const skald_msg_t *reply,
-                      void *arg)
+static void got_state(skald_actor_t *self, void *state, int status, skald_msg_t *reply, void *arg)
 {
 	player_t *p = state;
 	if (status == SKALD_ECANCELED)
@@ -82,8 +81,7 @@ static void got_state(skald_actor_t *self, void *state, int status, const skald_
 	handle_state(self, p, ttt_payload(reply));
 }
 
-static void probed(skald_actor_t *self, void *state, int status, const skald_msg_t *reply,
-                   void *arg)
+static void probed(skald_actor_t *self, void *state, int status, skald_msg_t *reply, void *arg)
 {
 	player_t *p = state;
 	uint64_t expect_seq = (uint64_t)(uintptr_t)arg;
@@ -108,7 +106,7 @@ static void probed(skald_actor_t *self, void *state, int status, const skald_msg
 		fault(p, "a rejected move changed the game");
 }
 
-static void moved(skald_actor_t *self, void *state, int status, const skald_msg_t *reply, void *arg)
+static void moved(skald_actor_t *self, void *state, int status, skald_msg_t *reply, void *arg)
 {
 	player_t *p = state;
 	p->moving = false;
@@ -237,7 +235,7 @@ static int player_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int player_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int player_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	player_t *p = state;
 	const json_t *body = ttt_payload(msg);

@@ -70,7 +70,7 @@ int ttt_protocol_register(void)
 	return 0;
 }
 
-json_t *ttt_payload(const skald_msg_t *msg)
+json_t *ttt_payload(skald_msg_t *msg)
 {
 	/* Only our types carry JSON: any other payload (a down notice, say) must
 	 * not be read as a json_t. All of ours share payload_free. */

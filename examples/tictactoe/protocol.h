@@ -53,7 +53,7 @@ int ttt_protocol_register(void);
 
 /* The JSON object carried by msg, borrowed; NULL if msg is not one of the
  * example's types or its payload is not an object. */
-json_t *ttt_payload(const skald_msg_t *msg);
+json_t *ttt_payload(skald_msg_t *msg);
 
 /* The string member key of obj, borrowed, or NULL. */
 const char *ttt_str(const json_t *obj, const char *key);

@@ -115,7 +115,7 @@ static void referee_end(referee_t *r, int rc)
 	signal_raise(&r->run->over);
 }
 
-static void status_answered(skald_actor_t *self, void *state, int status, const skald_msg_t *reply,
+static void status_answered(skald_actor_t *self, void *state, int status, skald_msg_t *reply,
                             void *arg)
 {
 	referee_t *r = state;
@@ -181,8 +181,7 @@ static void referee_tick(skald_actor_t *self, void *state, void *arg)
 		json_decref(q);
 }
 
-static void configured(skald_actor_t *self, void *state, int status, const skald_msg_t *reply,
-                       void *arg)
+static void configured(skald_actor_t *self, void *state, int status, skald_msg_t *reply, void *arg)
 {
 	referee_t *r = state;
 	run_t *run = r->run;
@@ -251,7 +250,7 @@ static int referee_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int referee_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int referee_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	return 0;
 }
@@ -314,8 +313,7 @@ static void verify_done_one(verify_t *v)
 		signal_raise(&v->over);
 }
 
-static void refused(skald_actor_t *self, void *state, int status, const skald_msg_t *reply,
-                    void *arg)
+static void refused(skald_actor_t *self, void *state, int status, skald_msg_t *reply, void *arg)
 {
 	verify_t *v = *(verify_t **)state;
 	size_t i = (size_t)(uintptr_t)arg;
@@ -328,7 +326,7 @@ static void refused(skald_actor_t *self, void *state, int status, const skald_ms
 	verify_done_one(v);
 }
 
-static void recovered_state(skald_actor_t *self, void *state, int status, const skald_msg_t *reply,
+static void recovered_state(skald_actor_t *self, void *state, int status, skald_msg_t *reply,
                             void *arg)
 {
 	verify_t *v = *(verify_t **)state;
@@ -389,7 +387,7 @@ static int verifier_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int verifier_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int verifier_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	return 0;
 }

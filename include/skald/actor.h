@@ -106,9 +106,9 @@ typedef struct skald_down_s {
 	                    otherwise the error its handler failed with */
 } skald_down_t;
 
-/* A message as seen by a receive callback. Borrowed for the duration of the
- * callback; the payload is freed by the runtime afterwards unless the
- * callback calls skald_msg_take(). */
+/* A message as seen by a receive, reply or command callback. Borrowed for
+ * the duration of the callback; the payload is freed by the runtime
+ * afterwards unless the callback calls skald_msg_take(). */
 typedef struct skald_msg_s {
 	uint32_t type;      /* registered type id */
 	void *payload;      /* owned by the runtime until taken */
@@ -116,9 +116,10 @@ typedef struct skald_msg_s {
 	uint64_t ask_id;    /* non-zero when the sender awaits a reply */
 } skald_msg_t;
 
-/* Takes ownership of msg's payload: the runtime will not free it. Returns the
- * payload; msg->payload reads NULL afterwards. */
-void *skald_msg_take(const skald_msg_t *msg);
+/* Takes ownership of the payload of msg, a message the runtime passed to the
+ * running callback: the runtime will not free it. Returns the payload (the
+ * caller frees it with its type's free) and sets msg->payload to NULL. */
+void *skald_msg_take(skald_msg_t *msg);
 
 /* ------------------------------------------------------------------------ */
 /* Behaviours and supervision                                                */
@@ -145,7 +146,7 @@ typedef struct skald_behavior_s {
 	 * actor (see free_arg). Optional. */
 	int (*init)(skald_actor_t *self, void *state, void *arg);
 	/* Handles one message. Required. */
-	int (*receive)(skald_actor_t *self, void *state, const skald_msg_t *msg);
+	int (*receive)(skald_actor_t *self, void *state, skald_msg_t *msg);
 	/* Runs once when the actor stops (and before a restart), with 0 for a
 	 * normal stop or the reason. Must release what init acquired. Optional. */
 	void (*stop)(skald_actor_t *self, void *state, int reason);
@@ -179,7 +180,8 @@ typedef struct skald_config_s {
 	const char *name;
 	/* The journal of this system's persistent entities (see entity.h), as
 	 * a URI (copied). NULL: the environment variable SKALD_JOURNAL, or
-	 * "memory://default" when that is unset. */
+	 * "memory://default" when that is unset or empty ("Which journal" in
+	 * skald/journal.h). */
 	const char *journal;
 } skald_config_t;
 
@@ -204,8 +206,9 @@ void skald_system_shutdown(skald_system_t *sys);
 /* Blocks until skald_system_shutdown() has been called. Not from an actor. */
 void skald_system_wait(skald_system_t *sys);
 
-/* This system's node id (the `node` of every local reference). */
+/* This system's node id (the `node` of every local reference); 0 for NULL. */
 uint64_t skald_system_node(const skald_system_t *sys);
+/* The number of scheduler threads of sys; 0 for NULL. */
 unsigned skald_system_threads(const skald_system_t *sys);
 
 typedef struct skald_stats_s {
@@ -216,7 +219,8 @@ typedef struct skald_stats_s {
 	uint64_t late_replies; /* replies that arrived after their ask ended */
 } skald_stats_t;
 
-/* A snapshot of the counters; approximate while actors run. */
+/* Writes a snapshot of the counters into *out; approximate while actors
+ * run. Errors: SKALD_EINVAL (NULL argument). */
 int skald_system_stats(skald_system_t *sys, skald_stats_t *out);
 
 /* ------------------------------------------------------------------------ */
@@ -232,8 +236,10 @@ typedef struct skald_spawn_opts_s {
 /*
  * Spawns a top-level actor (no parent) from any thread. Placement by default
  * is round-robin over the threads. The reference is valid at once: messages
- * sent to it wait until init has run. opts may be NULL. Errors: SKALD_EINVAL,
- * SKALD_ENOMEM, SKALD_ESTOPPING.
+ * sent to it wait until init has run. opts may be NULL. arg is the
+ * behaviour's (see free_arg) once the call returns 0; on error the caller
+ * still owns it. Errors: SKALD_EINVAL (NULL argument, no receive callback),
+ * SKALD_ENOMEM, SKALD_ESTOPPING, SKALD_ETOOMANY (no free actor slot).
  */
 int skald_spawn(skald_system_t *sys, const skald_behavior_t *b, void *arg,
                 const skald_spawn_opts_t *opts, skald_ref_t *out);
@@ -241,7 +247,7 @@ int skald_spawn(skald_system_t *sys, const skald_behavior_t *b, void *arg,
 /*
  * Spawns a child of self: self supervises it, and it is stopped when self
  * stops. By default the child lives on self's thread (messages between them
- * never cross threads).
+ * never cross threads). arg and errors as skald_spawn.
  */
 int skald_spawn_child(skald_actor_t *self, const skald_behavior_t *b, void *arg,
                       const skald_spawn_opts_t *opts, skald_ref_t *out);
@@ -250,7 +256,8 @@ int skald_spawn_child(skald_actor_t *self, const skald_behavior_t *b, void *arg,
 void skald_stop_self(skald_actor_t *self);
 
 /* Stops the actor `ref` with reason 0, after the messages already queued for
- * it from the caller. A stale reference is a no-op. Any thread. */
+ * it from the caller. A stale reference is a no-op. Any thread. Errors:
+ * SKALD_EINVAL (NULL system, null reference), SKALD_ENOMEM. */
 int skald_stop(skald_system_t *sys, skald_ref_t ref);
 
 /* ------------------------------------------------------------------------ */
@@ -260,13 +267,19 @@ int skald_stop(skald_system_t *sys, skald_ref_t ref);
  * Sends payload of type `type` to `to`, from self. On 0 the payload belongs
  * to the runtime (it reaches the receiver, or is freed as a dead letter);
  * on error the caller still owns it. Messages from one sender to one receiver
- * arrive in the order sent. Errors: SKALD_EINVAL (null reference),
- * SKALD_ENOTYPE (unregistered type).
+ * arrive in the order sent. A message to an actor that is gone, or to a node
+ * that is not connected, is a dead letter, not an error.
+ * Errors: SKALD_EINVAL (NULL self, null reference), SKALD_ENOTYPE
+ * (unregistered type), SKALD_ENOMEM; and for an actor on another node:
+ * SKALD_ENOCODEC (the type has no codec), SKALD_EENCODE (its encode
+ * failed), SKALD_EPROTO (larger than the largest frame), SKALD_EQUEUEFULL
+ * (the queue to that node is full).
  */
 int skald_tell(skald_actor_t *self, skald_ref_t to, uint32_t type, void *payload);
 
 /* As skald_tell, from outside any actor (the sender is SKALD_REF_NULL). Any
- * thread. */
+ * thread. Ownership and errors as skald_tell (SKALD_EINVAL for a NULL
+ * system). */
 int skald_system_tell(skald_system_t *sys, skald_ref_t to, uint32_t type, void *payload);
 
 /*
@@ -275,13 +288,16 @@ int skald_system_tell(skald_system_t *sys, skald_ref_t to, uint32_t type, void *
  * negative status with reply NULL: SKALD_ETIMEDOUT, SKALD_ENOACTOR (the target
  * did not exist), SKALD_ECANCELED (self is stopping or restarting).
  */
-typedef void (*skald_reply_fn)(skald_actor_t *self, void *state, int status,
-                               const skald_msg_t *reply, void *arg);
+typedef void (*skald_reply_fn)(skald_actor_t *self, void *state, int status, skald_msg_t *reply,
+                               void *arg);
 
 /*
  * Sends a request and calls cb exactly once, on self's thread, with the reply
  * or a timeout after timeout_ms. A reply that arrives after the timeout is
- * dropped and counted as late. Ownership of payload as skald_tell.
+ * dropped and counted as late. Ownership of payload as skald_tell; arg is
+ * passed to cb as is. Errors as skald_tell (SKALD_EINVAL also for a NULL
+ * cb), SKALD_ENOTOWNER (not on self's thread), libuv codes (the timer);
+ * on error cb is never called.
  */
 int skald_ask(skald_actor_t *self, skald_ref_t to, uint32_t type, void *payload,
               uint64_t timeout_ms, skald_reply_fn cb, void *arg);
@@ -292,8 +308,8 @@ int skald_ask(skald_actor_t *self, skald_ref_t to, uint32_t type, void *payload,
  * request->sender and request->ask_id are read, so a copy of the request
  * kept by value may be answered later from any callback of self (an entity
  * answers once its events are stored). A request from outside any actor
- * (null sender) makes the reply a dead letter. Ownership of payload as
- * skald_tell.
+ * (null sender) makes the reply a dead letter. Ownership of payload and
+ * errors as skald_tell.
  */
 int skald_reply(skald_actor_t *self, const skald_msg_t *request, uint32_t type, void *payload);
 
@@ -317,10 +333,13 @@ int skald_system_ask(skald_system_t *sys, skald_ref_t to, uint32_t type, void *p
 /*
  * self will receive one message of type SKALD_TYPE_DOWN when `target` stops,
  * with the reason. If target is already gone, the notice comes at once with
- * reason SKALD_ENOACTOR. Watching twice still gives one notice.
+ * reason SKALD_ENOACTOR. Watching twice still gives one notice. Errors:
+ * SKALD_EINVAL (NULL self, null reference, or self), SKALD_ENOMEM.
  */
 int skald_watch(skald_actor_t *self, skald_ref_t target);
-/* Cancels a watch; a notice already sent may still arrive. */
+/* Cancels a watch; a notice already sent may still arrive. Unwatching what
+ * self does not watch is a no-op. Errors: SKALD_EINVAL (NULL self, null
+ * reference). */
 int skald_unwatch(skald_actor_t *self, skald_ref_t target);
 
 /* ------------------------------------------------------------------------ */
@@ -331,17 +350,22 @@ typedef void (*skald_timer_fn)(skald_actor_t *self, void *state, void *arg);
 /*
  * Calls fn on self's thread after `after_ms`, then every repeat_ms if
  * repeat_ms > 0. Timers are cancelled when self stops or restarts. The id in
- * *id (may be NULL) is unique for the life of the actor.
+ * *id (may be NULL) is unique for the life of the actor. arg is passed to fn
+ * as is. Errors: SKALD_EINVAL (NULL self or fn), SKALD_ENOTOWNER (not on
+ * self's thread), SKALD_ENOMEM, libuv codes.
  */
 int skald_timer_start(skald_actor_t *self, uint64_t after_ms, uint64_t repeat_ms, skald_timer_fn fn,
                       void *arg, uint64_t *id);
-/* Cancels a timer; SKALD_ENOTFOUND if it already fired (once) or is unknown. */
+/* Cancels a timer. Errors: SKALD_EINVAL (NULL self), SKALD_ENOTFOUND (it
+ * already fired, if it fires once, or is unknown). */
 int skald_timer_cancel(skald_actor_t *self, uint64_t id);
 
 /* ------------------------------------------------------------------------ */
 /* Inside an actor                                                           */
 
+/* The reference of self. */
 skald_ref_t skald_self(const skald_actor_t *self);
+/* The system self lives in. */
 skald_system_t *skald_actor_system(const skald_actor_t *self);
 /* The actor's parent, or SKALD_REF_NULL for a top-level actor. */
 skald_ref_t skald_parent(const skald_actor_t *self);

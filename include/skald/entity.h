@@ -21,7 +21,7 @@
  * unknown whether stored; callback, then the entity stops).
  *
  * The journal is the system's (skald_config_t.journal, SKALD_JOURNAL, or
- * memory://default). Each scheduler thread opens its own handle and
+ * memory://default: "Which journal" in journal.h). Each scheduler thread opens its own handle and
  * coalesces the writes of all its entities into one journal call per round
  * trip, while each entity still sees its own writes confirmed in order.
  *
@@ -61,7 +61,7 @@ typedef struct skald_entity_type_s {
 	int (*init)(void *state, const char *id);
 	/* Decides: handles a command, may persist events, reply, tell. A
 	 * negative return is a failure of the actor (see supervision). */
-	int (*command)(skald_actor_t *self, void *state, const skald_msg_t *cmd);
+	int (*command)(skald_actor_t *self, void *state, skald_msg_t *cmd);
 	/* Applies one event to the state. Deterministic: the same events from
 	 * the same state give the same state, live, in recovery and in
 	 * `skald replay`. A negative return fails recovery (the entity stops)
@@ -92,14 +92,15 @@ typedef struct skald_entity_type_s {
  * is borrowed for the life of the process; id is copied. Two live entities
  * with the same persistence id on one or several nodes are a mistake that
  * the journal detects: the one that writes second gets a conflict and stops.
- * Errors: SKALD_EINVAL (missing callbacks, empty id), SKALD_ESCHEME and
- * SKALD_EURI (the system's journal URI; skald_journal_open_errmsg() says
- * why), SKALD_ENOMEM, SKALD_ESTOPPING.
+ * Errors: SKALD_EINVAL (NULL argument, missing callbacks, empty id),
+ * SKALD_ESCHEME and SKALD_EURI (the system's journal URI; the reason is
+ * logged), SKALD_ENOMEM, SKALD_ESTOPPING, SKALD_ETOOMANY (as skald_spawn).
  */
 int skald_entity_spawn(skald_system_t *sys, const skald_entity_type_t *type, const char *id,
                        const skald_spawn_opts_t *opts, skald_ref_t *out);
 
-/* As skald_entity_spawn, as a child of self (supervised by self). */
+/* As skald_entity_spawn, as a child of self (supervised by self). Errors
+ * as skald_entity_spawn. */
 int skald_entity_spawn_child(skald_actor_t *self, const skald_entity_type_t *type, const char *id,
                              const skald_spawn_opts_t *opts, skald_ref_t *out);
 
@@ -137,7 +138,11 @@ int skald_persist(skald_actor_t *self, const char *type, int version, json_t *da
                   skald_persist_fn cb, void *arg);
 
 /* Saves a snapshot of self's state now (needs snapshot and restore). The
- * outcome is logged; a failed save is not fatal. */
+ * outcome of the save is logged; a failed save is not fatal. Errors (no
+ * save started): SKALD_EINVAL (self is not an entity, or has not recovered
+ * yet), SKALD_EUNSUPPORTED (the type has no snapshot or restore), the code
+ * the snapshot callback returned (SKALD_EENCODE if it gave no data),
+ * SKALD_ENOMEM, or an error of skald_journal_snapshot_save. */
 int skald_entity_snapshot(skald_actor_t *self);
 
 /* The persistence id of self ("NAME-ID"), borrowed; NULL if self is not an
@@ -145,7 +150,8 @@ int skald_entity_snapshot(skald_actor_t *self);
 const char *skald_entity_pid(const skald_actor_t *self);
 /* The entity's id ("ID"), borrowed; NULL if self is not an entity. */
 const char *skald_entity_id(const skald_actor_t *self);
-/* The seq of the last event applied (0 before any). */
+/* The seq of the last event applied (0 before any, and if self is not an
+ * entity). */
 uint64_t skald_entity_seq(const skald_actor_t *self);
 
 #ifdef __cplusplus

@@ -10,7 +10,16 @@
  *                            kept until the process exits. memory:// (no
  *                            NAME) is private to its handle and dropped when
  *                            it closes. batch: events per streamed batch.
- *   postgres://, postgresql://, mongodb://  (when built; see their stores)
+ *   postgres://, postgresql://  PostgreSQL
+ *   mongodb://, mongodb+srv://  MongoDB, or a server of its wire protocol
+ *
+ * Which journal, everywhere: a URI given to the call (skald_journal_open,
+ * skald_store_migrate, skald_config_t.journal) is used as given. Without
+ * one, the environment variable SKALD_JOURNAL, when set and not empty.
+ * Without either, a system's entities use "memory://default", so that they
+ * run with no configuration, while skald_journal_open and
+ * skald_store_migrate (and so every command of the `skald` tool that needs
+ * a store) fail with SKALD_EURI: a journal nobody named is never opened.
  *
  * Threading: a handle is bound to the loop it was opened on. Every function
  * taking a skald_journal_t * must be called on that loop's thread, and every
@@ -180,7 +189,8 @@ typedef void (*skald_journal_close_fn)(skald_journal_t *j, void *arg);
 
 /*
  * Opens the journal named by uri on loop and stores the handle in *out.
- * uri NULL means the value of the environment variable SKALD_JOURNAL. The
+ * uri NULL means the value of the environment variable SKALD_JOURNAL, and
+ * SKALD_EURI when that is unset (see "Which journal" above). The
  * scheme (the text before the first ':') picks a registered store, matched
  * exactly; the store parses the rest. Opening never blocks on the network: a
  * store that connects does so in the background and its operations wait for

@@ -84,23 +84,34 @@ int skald_node_wait(skald_system_t *sys, const char *addr, uint64_t timeout_ms, 
 
 /*
  * Publishes ref under name on this node, for skald_lookup from other nodes
- * (the CAF-style rendezvous; the cluster-wide registry comes later). A name
- * published again is replaced. The name is dropped when the actor stops.
- * name is copied. Errors: SKALD_EINVAL, SKALD_ENOMEM.
+ * (the CAF-style rendezvous: names of this node only, not replicated). A
+ * name published again is replaced. The name is dropped when the actor
+ * stops. name is copied. Errors: SKALD_EINVAL (network not started, empty
+ * or longer than 1,024 bytes, null reference), SKALD_ENOMEM.
  */
 int skald_publish(skald_system_t *sys, const char *name, skald_ref_t ref);
 
 /*
  * Looks up name on the node at addr (connecting if needed). cb runs on
  * self's thread with status 0 and the reference, or SKALD_ENOTFOUND,
- * SKALD_ETIMEDOUT, SKALD_ECANCELED.
+ * SKALD_ETIMEDOUT, SKALD_ECANCELED (self stopping or restarting),
+ * SKALD_EPROTO (a malformed answer), or another failure of the ask (see
+ * skald_reply_fn). name and addr are copied; arg is
+ * passed to cb as is. Errors (cb is never called): SKALD_EINVAL (network
+ * not started, malformed address, empty name, NULL cb), SKALD_ENOTOWNER
+ * (not on self's thread), SKALD_ENOMEM, libuv codes.
  */
 typedef void (*skald_lookup_fn)(skald_actor_t *self, void *state, int status, skald_ref_t ref,
                                 void *arg);
 int skald_lookup(skald_actor_t *self, const char *addr, const char *name, uint64_t timeout_ms,
                  skald_lookup_fn cb, void *arg);
 
-/* Blocking skald_lookup for threads that are not the system's. */
+/* Blocking skald_lookup for threads that are not the system's: waits for
+ * the node at addr (as skald_node_wait), then asks it, each for at most
+ * timeout_ms. On 0 the reference is in *ref. Errors: SKALD_EINVAL (network
+ * not started, empty name, NULL ref), SKALD_ENOTOWNER (on a scheduler
+ * thread), SKALD_ETIMEDOUT, SKALD_ENOTFOUND, SKALD_ENOMEM, and those of
+ * skald_system_ask (SKALD_ENOACTOR, SKALD_ESTOPPING, ...). */
 int skald_system_lookup(skald_system_t *sys, const char *addr, const char *name,
                         uint64_t timeout_ms, skald_ref_t *ref);
 
@@ -122,6 +133,8 @@ typedef struct skald_node_event_s {
 /*
  * self receives a SKALD_TYPE_NODE message whenever a node comes up or goes
  * down, until it stops or calls skald_unmonitor_nodes. Owner thread only.
+ * Errors: SKALD_EINVAL (NULL self, network not started), SKALD_ENOMEM
+ * (monitor only).
  */
 int skald_monitor_nodes(skald_actor_t *self);
 int skald_unmonitor_nodes(skald_actor_t *self);

@@ -1,5 +1,6 @@
 /*
- * skald/skald.h - every public header of Skald.
+ * skald/skald.h - what applications include: every public header of Skald
+ * but skald/store.h, the interface for authors of journal stores.
  */
 #ifndef SKALD_H
 #define SKALD_H
@@ -8,7 +9,6 @@
 #include "actor.h"
 #include "journal.h"
 #include "remote.h"
-#include "store.h"
 #include "entity.h"
 
 #endif /* SKALD_H */

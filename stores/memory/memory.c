@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "journal/journal_int.h"
+#include "base/hash.h"
 
 /* Log entries a read_all looks at per loop iteration, so that a long run of
  * deleted events does not hold the database lock for long. */
@@ -88,17 +89,6 @@ typedef struct db_s {
 static pthread_mutex_t dbs_lock = PTHREAD_MUTEX_INITIALIZER;
 static db_t *dbs; /* named databases; guarded by dbs_lock */
 
-static uint64_t hash_str(const char *s)
-{
-	/* FNV-1a: short keys, good spread, no dependency. */
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
 static stream_t *stream_find(db_t *db, const char *id, uint64_t h)
 {
 	if (db->nslots == 0)
@@ -136,7 +126,7 @@ static int slots_grow(db_t *db)
 
 static stream_t *stream_get(db_t *db, const char *id)
 {
-	uint64_t h = hash_str(id);
+	uint64_t h = skald__hash_str(id);
 	stream_t *s = stream_find(db, id, h);
 	if (s)
 		return s;
@@ -162,7 +152,7 @@ static stream_t *stream_get(db_t *db, const char *id)
  * names, and readers may keep the pointer while the database lives. */
 static const char *type_intern(db_t *db, const char *type)
 {
-	uint64_t h = hash_str(type);
+	uint64_t h = skald__hash_str(type);
 	if (db->ntypeslots) {
 		size_t mask = db->ntypeslots - 1;
 		for (size_t i = h & mask; db->types[i]; i = (i + 1) & mask)
@@ -177,7 +167,7 @@ static const char *type_intern(db_t *db, const char *type)
 		for (size_t i = 0; i < db->ntypeslots; i++) {
 			if (db->types[i] == NULL)
 				continue;
-			size_t k = hash_str(db->types[i]) & (n - 1);
+			size_t k = skald__hash_str(db->types[i]) & (n - 1);
 			while (t[k])
 				k = (k + 1) & (n - 1);
 			t[k] = db->types[i];
@@ -713,7 +703,7 @@ static json_t *freeze(const json_t *data)
 static int apply_write(mem_t *m, skald_write_t *w, json_t **frozen)
 {
 	db_t *db = m->db;
-	stream_t *s = stream_find(db, w->persistence_id, hash_str(w->persistence_id));
+	stream_t *s = stream_find(db, w->persistence_id, skald__hash_str(w->persistence_id));
 	uint64_t highest = s ? s->highest : 0;
 	if (highest != w->expected_seq) {
 		skald_journal_set_errmsg(m->j,
@@ -823,7 +813,7 @@ static int mem_read(void *state, const char *pid, uint64_t from, uint64_t to, ui
 	op->done = done;
 	op->u.read.cb = on_events;
 	pthread_mutex_lock(&m->db->lock);
-	stream_t *s = stream_find(m->db, pid, hash_str(pid));
+	stream_t *s = stream_find(m->db, pid, skald__hash_str(pid));
 	/* The range is fixed now, with `to` clamped to the highest: events
 	 * appended while the read streams are not part of it. */
 	if (s && s->highest > 0 && max > 0 && from <= to && from <= s->highest) {
@@ -847,7 +837,7 @@ static int mem_highest(void *state, const char *pid, skald_seq_fn cb, void *arg)
 		return SKALD_ENOMEM;
 	op->u.seq.cb = cb;
 	pthread_mutex_lock(&m->db->lock);
-	stream_t *s = stream_find(m->db, pid, hash_str(pid));
+	stream_t *s = stream_find(m->db, pid, skald__hash_str(pid));
 	op->u.seq.seq = s ? s->highest : 0;
 	pthread_mutex_unlock(&m->db->lock);
 	defer(m, op);
@@ -864,7 +854,7 @@ static int mem_delete_to(void *state, const char *pid, uint64_t to, skald_done_f
 		return SKALD_ENOMEM;
 	op->done = cb;
 	pthread_mutex_lock(&m->db->lock);
-	stream_t *s = stream_find(m->db, pid, hash_str(pid));
+	stream_t *s = stream_find(m->db, pid, skald__hash_str(pid));
 	if (s) {
 		if (to > s->highest)
 			to = s->highest;
@@ -950,7 +940,7 @@ static int mem_snapshot_load(void *state, const char *pid, uint64_t max_seq, ska
 		return SKALD_ENOMEM;
 	op->u.snap.cb = cb;
 	pthread_mutex_lock(&m->db->lock);
-	stream_t *s = stream_find(m->db, pid, hash_str(pid));
+	stream_t *s = stream_find(m->db, pid, skald__hash_str(pid));
 	if (s && s->nsnaps > 0) {
 		/* The latest at or below max_seq is the one before the first
 		 * above it. */
@@ -991,7 +981,7 @@ static int snapshot_delete_range(mem_t *m, const char *pid, uint64_t lo_seq, uin
 		return SKALD_ENOMEM;
 	op->done = cb;
 	pthread_mutex_lock(&m->db->lock);
-	stream_t *s = stream_find(m->db, pid, hash_str(pid));
+	stream_t *s = stream_find(m->db, pid, skald__hash_str(pid));
 	if (s) {
 		size_t lo = snap_lower(s, lo_seq);
 		size_t hi = hi_seq == SKALD_SEQ_MAX ? s->nsnaps : snap_lower(s, hi_seq + 1);

@@ -122,6 +122,7 @@
 #include <time.h>
 
 #include "journal/journal_int.h"
+#include "base/hash.h"
 #include "stores/mongo/mongo_int.h"
 
 #define DEFAULT_GAP_MS 5000
@@ -197,16 +198,6 @@ static void init_mongoc(void)
 	mongoc_log_set_handler(log_filter, NULL);
 }
 
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
 static void cache_clear_locked(backend_t *be)
 {
 	for (size_t i = 0; i < be->nslots; i++)
@@ -267,7 +258,7 @@ static cache_ent_t *cache_add_locked(backend_t *be, const char *pid, uint64_t h)
 static int cache_get(backend_t *be, const char *pid, uint64_t *boundary)
 {
 	pthread_mutex_lock(&be->lock);
-	cache_ent_t *e = cache_find_locked(be, pid, hash_str(pid));
+	cache_ent_t *e = cache_find_locked(be, pid, skald__hash_str(pid));
 	if (e)
 		*boundary = e->boundary;
 	pthread_mutex_unlock(&be->lock);
@@ -282,7 +273,7 @@ static int cache_get(backend_t *be, const char *pid, uint64_t *boundary)
  */
 static uint32_t cache_put(backend_t *be, const char *pid, uint64_t boundary, int wrote)
 {
-	uint64_t h = hash_str(pid);
+	uint64_t h = skald__hash_str(pid);
 	uint32_t since = 0;
 	pthread_mutex_lock(&be->lock);
 	cache_ent_t *e = cache_find_locked(be, pid, h);
@@ -303,7 +294,7 @@ static uint32_t cache_put(backend_t *be, const char *pid, uint64_t boundary, int
 /* Forgets pid's boundary: after a conflict, another writer moved it on. */
 static void cache_drop(backend_t *be, const char *pid)
 {
-	uint64_t h = hash_str(pid);
+	uint64_t h = skald__hash_str(pid);
 	pthread_mutex_lock(&be->lock);
 	cache_ent_t *e = cache_find_locked(be, pid, h);
 	if (e)
@@ -1594,7 +1585,7 @@ static void run_append(wctx_t *w, op_t *op)
 	}
 	uint32_t rounds = 1;
 	for (size_t i = 0; i < n; i++) {
-		size_t k = hash_str(ws[i].persistence_id) & (nslots - 1);
+		size_t k = skald__hash_str(ws[i].persistence_id) & (nslots - 1);
 		while (slots[k] &&
 		       strcmp(ws[slots[k] - 1].persistence_id, ws[i].persistence_id) != 0)
 			k = (k + 1) & (nslots - 1);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "journal/journal_int.h"
 #include "stores/mongo/mongo_int.h"
 
@@ -50,18 +51,6 @@ const skald__mongo_migration_t skald__mongo_migrations[] = {
          "}\n"},
         {NULL, NULL},
 };
-
-/* FNV-1a of a migration's text: recorded so that an operator can tell which
- * text was applied. */
-static uint64_t checksum(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ull;
-	}
-	return h;
-}
 
 /* The names recorded in skald_migrations (freed with free_names), or -1
  * with err set when they cannot be read. */
@@ -181,8 +170,10 @@ static int run_migration(mongoc_client_t *client, const char *db, const skald__m
 
 	mongoc_collection_t *coll =
 	        mongoc_client_get_collection(client, db, SKALD_MONGO_MIGRATIONS);
+	/* The hash of the migration's text is recorded so that an operator can
+	 * tell which text was applied. */
 	char sum[17];
-	snprintf(sum, sizeof sum, "%016" PRIx64, checksum(m->json));
+	snprintf(sum, sizeof sum, "%016" PRIx64, skald__hash_str(m->json));
 	bson_t *rec = BCON_NEW("_id", BCON_UTF8(m->name), "checksum", BCON_UTF8(sum), "applied",
 	                       BCON_DATE_TIME(skald__now_ms()));
 	/* A concurrent migrator may have recorded it first: the same state. */

@@ -76,7 +76,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actors/log.h"
+#include "base/log.h"
 #include "journal/journal_int.h"
 #include "stores/postgres/pg.h"
 

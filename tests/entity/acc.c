@@ -362,7 +362,7 @@ static int bad_args(skald_actor_t *self)
 	return rc;
 }
 
-static int acc_command(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int acc_command(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	acc_t *s = state;
 	s->cmds++;

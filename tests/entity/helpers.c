@@ -1,6 +1,7 @@
 /*
  * tests/entity/helpers.c - fixtures of the entity suite (see helpers.h).
  */
+#define SKALD_TEST_DEFINE
 #include "helpers.h"
 
 #include <stdio.h>
@@ -20,10 +21,6 @@ static atomic_int id_counter;
 static uint32_t run_random;
 
 /* The first failed CHECK, kept for the report; later ones are only counted. */
-static atomic_int check_failures;
-static char first_failure[256];
-static atomic_flag first_taken = ATOMIC_FLAG_INIT;
-
 static down_rec_t downs[64];
 static atomic_int ndowns;
 
@@ -44,7 +41,7 @@ void entity_fixture(void)
 	cr_assert_eq(skald_type_register(&cmd_msgtype, &T_CMD), 0);
 	cr_assert_eq(skald_type_register(&reply_msgtype, &T_REPLY), 0);
 	probe_register();
-	atomic_store(&check_failures, 0);
+	checks_reset();
 	atomic_store(&ndowns, 0);
 	atomic_store(&g_apply_calls, 0);
 	atomic_store(&g_recovered_calls, 0);
@@ -91,20 +88,6 @@ void unique_id(char *buf, size_t len, const char *tag)
 	         atomic_fetch_add(&id_counter, 1) + 1);
 }
 
-uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000u, .tv_nsec = (long)(ms % 1000u) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0) {
-	}
-}
-
 skald_system_t *sys_start(const char *uri, unsigned threads)
 {
 	skald_config_t cfg = {.threads = threads, .name = "entity-test", .journal = uri};
@@ -113,20 +96,6 @@ skald_system_t *sys_start(const char *uri, unsigned threads)
 	cr_assert_eq(rc, 0, "skald_system_new: %s", skald_strerror(rc));
 	cr_assert_not_null(sys);
 	return sys;
-}
-
-void check_failed(const char *file, int line, const char *expr)
-{
-	if (!atomic_flag_test_and_set(&first_taken))
-		snprintf(first_failure, sizeof first_failure, "%s:%d: CHECK(%s) failed", file, line,
-		         expr);
-	atomic_fetch_add(&check_failures, 1);
-}
-
-void checks_ok(void)
-{
-	int n = atomic_load(&check_failures);
-	cr_assert_eq(n, 0, "%d check(s) failed on scheduler threads; first: %s", n, first_failure);
 }
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -415,7 +384,7 @@ reply_t *await_count(skald_system_t *sys, skald_ref_t to, long count)
 /* ------------------------------------------------------------------------ */
 /* The observer                                                              */
 
-static int observer_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int observer_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	if (msg->type == SKALD_TYPE_DOWN) {
 		const skald_down_t *d = msg->payload;

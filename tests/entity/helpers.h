@@ -33,6 +33,7 @@
 
 #include "skald/entity.h"
 #include "skald/store.h"
+#include "tests/include/skald_test.h"
 
 /* The bound of an ordinary wait: generous for a sanitizer build on a loaded
  * two-core machine, well inside the suite's timeout. */
@@ -62,22 +63,9 @@ const char *probe_store_uri(void);
 /* Writes a fresh entity id "TAG-PID-RANDOM-COUNTER" into buf. */
 void unique_id(char *buf, size_t len, const char *tag);
 
-uint64_t now_ms(void);
-void sleep_ms(unsigned ms);
-
 /* A running system on journal uri with `threads` schedulers; fails the test
  * if it cannot start. */
 skald_system_t *sys_start(const char *uri, unsigned threads);
-
-/* Broken expectations seen on scheduler threads. */
-void check_failed(const char *file, int line, const char *expr);
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			check_failed(__FILE__, __LINE__, #cond);                                   \
-	} while (0)
-/* Fails the test with the first recorded CHECK failure, if any. */
-void checks_ok(void);
 
 /* In a build with AddressSanitizer (make SANITIZE=address,...), runs the
  * leak checker now and fails the test if memory that nothing references
@@ -90,18 +78,6 @@ void assert_no_leaks(void);
 	do {                                                                                       \
 		checks_ok();                                                                       \
 		assert_no_leaks();                                                                 \
-	} while (0)
-
-/* Polls cond every millisecond; fails the test after ms milliseconds. */
-#define AWAIT(cond, ms)                                                                            \
-	do {                                                                                       \
-		uint64_t await_end_ = now_ms() + (ms);                                             \
-		while (!(cond)) {                                                                  \
-			if (now_ms() > await_end_)                                                 \
-				cr_assert_fail("timed out after %d ms waiting for: %s", (int)(ms), \
-				               #cond);                                             \
-			sleep_ms(1);                                                               \
-		}                                                                                  \
 	} while (0)
 
 /* ------------------------------------------------------------------------ */

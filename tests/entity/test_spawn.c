@@ -43,7 +43,7 @@ Test(spawn, journal_uri_without_scheme_is_euri)
 	test_end();
 }
 
-static int no_command(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int no_command(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	return 0;
 }

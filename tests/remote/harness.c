@@ -3,6 +3,7 @@
  * starting, stopping and killing node processes, the test's own systems,
  * and the small actors the tests share.
  */
+#define SKALD_TEST_DEFINE
 #include "harness.h"
 
 #include <errno.h>
@@ -13,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -29,40 +29,6 @@ extern char **environ;
 static node_t nodes[MAX_NODES];
 static int nnodes;
 static skald_system_t *systems[MAX_SYSTEMS];
-
-atomic_int check_failures;
-static char first_failure[256];
-static atomic_flag first_taken = ATOMIC_FLAG_INIT;
-
-/* ------------------------------------------------------------------------ */
-/* Time and checks                                                           */
-
-uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000u, .tv_nsec = (long)(ms % 1000u) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-void check_failed(const char *file, int line, const char *expr)
-{
-	if (!atomic_flag_test_and_set(&first_taken))
-		snprintf(first_failure, sizeof first_failure, "%s:%d: %s", file, line, expr);
-	atomic_fetch_add(&check_failures, 1);
-}
-
-void checks_ok(void)
-{
-	int n = atomic_load(&check_failures);
-	cr_assert_eq(n, 0, "%d check(s) failed on actor threads; first: %s", n, first_failure);
-}
 
 /* ------------------------------------------------------------------------ */
 /* Node processes                                                            */
@@ -395,7 +361,7 @@ static int watcher_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int watcher_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int watcher_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	watch_ctx_t *w = *(watch_ctx_t **)state;
 	if (msg->type != SKALD_TYPE_DOWN)
@@ -422,7 +388,7 @@ static int monitor_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int monitor_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int monitor_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	mon_ctx_t *m = *(mon_ctx_t **)state;
 	if (msg->type != SKALD_TYPE_NODE)
@@ -457,7 +423,7 @@ int mon_find(mon_ctx_t *m, uint64_t node, int up)
 void fixture_setup(void)
 {
 	atomic_store(&blob_frees, 0);
-	atomic_store(&check_failures, 0);
+	checks_reset();
 	int rc = types_register();
 	cr_assert_eq(rc, 0, "types_register: %s", skald_strerror(rc));
 }

@@ -28,6 +28,7 @@
 
 #include "skald/actor.h"
 #include "skald/remote.h"
+#include "tests/include/skald_test.h"
 
 /* The bound of an ordinary wait: generous for a sanitizer build on a loaded
  * two-core machine, and still well inside the suite's timeout. */
@@ -184,43 +185,11 @@ extern const skald_behavior_t monitor_behavior;
 int mon_find(mon_ctx_t *m, uint64_t node, int up);
 
 /* ------------------------------------------------------------------------ */
-/* Time, checks, waits                                                       */
-
-uint64_t now_ms(void);
-void sleep_ms(unsigned ms);
+/* Fixtures                                                                  */
 
 /* The suite fixtures: .init registers the types and resets the counters;
  * .fini kills the nodes and stops the systems the test left running. */
 void fixture_setup(void);
 void fixture_teardown(void);
-
-extern atomic_int check_failures;
-void check_failed(const char *file, int line, const char *expr);
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			check_failed(__FILE__, __LINE__, #cond);                                   \
-	} while (0)
-void checks_ok(void);
-
-#define AWAIT(cond, ms)                                                                            \
-	do {                                                                                       \
-		uint64_t await_end_ = now_ms() + (ms);                                             \
-		while (!(cond)) {                                                                  \
-			if (now_ms() > await_end_)                                                 \
-				cr_assert_fail("timed out after %d ms waiting for: %s", (int)(ms), \
-				               #cond);                                             \
-			sleep_ms(1);                                                               \
-		}                                                                                  \
-	} while (0)
-
-#define HOLDS_FOR(cond, ms)                                                                        \
-	do {                                                                                       \
-		uint64_t holds_end_ = now_ms() + (ms);                                             \
-		while (now_ms() <= holds_end_) {                                                   \
-			cr_assert(cond, "no longer holds: %s", #cond);                             \
-			sleep_ms(1);                                                               \
-		}                                                                                  \
-	} while (0)
 
 #endif /* SKALD_TESTS_REMOTE_HARNESS_H */

@@ -31,7 +31,7 @@
  * report its leaks. */
 extern void __lsan_do_leak_check(void) __attribute__((weak));
 
-static int reply_u64(skald_actor_t *self, const skald_msg_t *msg, uint64_t v)
+static int reply_u64(skald_actor_t *self, skald_msg_t *msg, uint64_t v)
 {
 	if (msg->ask_id == 0 && skald_ref_is_null(msg->sender))
 		return 0; /* a tell from outside any actor: nobody to answer */
@@ -41,7 +41,7 @@ static int reply_u64(skald_actor_t *self, const skald_msg_t *msg, uint64_t v)
 
 /* --- echo ---------------------------------------------------------------- */
 
-static int echo_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int echo_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	uint64_t *count = state;
 	if (msg->type == t_cmd) {
@@ -97,7 +97,7 @@ static int seq_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int seq_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int seq_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	seq_state_t *s = state;
 	if (msg->type == t_seq) {
@@ -139,7 +139,7 @@ static int relay_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static void relay_answer(skald_actor_t *self, void *state, int status, const skald_msg_t *reply,
+static void relay_answer(skald_actor_t *self, void *state, int status, skald_msg_t *reply,
                          void *arg)
 {
 	pending_t *p = arg;
@@ -153,7 +153,7 @@ static void relay_answer(skald_actor_t *self, void *state, int status, const ska
 	free(p);
 }
 
-static int relay_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int relay_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	relay_state_t *r = state;
 	if (msg->type == t_int && msg->ask_id != 0) {

@@ -69,7 +69,7 @@ typedef struct client_ctx_s {
 	skald_ref_t told_sender; /* written before told_back is incremented */
 } client_ctx_t;
 
-static void client_asked(skald_actor_t *self, void *state, int status, const skald_msg_t *reply,
+static void client_asked(skald_actor_t *self, void *state, int status, skald_msg_t *reply,
                          void *arg)
 {
 	client_ctx_t *c = arg;
@@ -113,7 +113,7 @@ static int client_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int client_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int client_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	client_ctx_t *c = *(client_ctx_t **)state;
 	if (msg->type == t_int) {
@@ -214,7 +214,7 @@ typedef struct sender_ctx_s {
 	atomic_int ask_rc;
 } sender_ctx_t;
 
-static void never_called(skald_actor_t *self, void *state, int status, const skald_msg_t *reply,
+static void never_called(skald_actor_t *self, void *state, int status, skald_msg_t *reply,
                          void *arg)
 {
 	CHECK(!"an ask that failed at the call completed");
@@ -233,7 +233,7 @@ static int sender_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int ignore_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int ignore_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	return 0;
 }

@@ -30,7 +30,7 @@ static int seqsend_init(skald_actor_t *self, void *state, void *arg)
 	return skald_tell(self, skald_self(self), t_cmd, INT_PAYLOAD(0));
 }
 
-static int seqsend_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int seqsend_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	seqsend_ctx_t *s = *(seqsend_ctx_t **)state;
 	for (unsigned i = 0; i < BATCH && s->next < MESSAGES; i++) {

@@ -29,8 +29,7 @@ static uint64_t request_of(uintptr_t i)
 	return 1000u * (uint64_t)i + 3u;
 }
 
-static void burst_reply(skald_actor_t *self, void *state, int status, const skald_msg_t *reply,
-                        void *arg)
+static void burst_reply(skald_actor_t *self, void *state, int status, skald_msg_t *reply, void *arg)
 {
 	burst_ctx_t *b = *(burst_ctx_t **)state;
 	uintptr_t i = (uintptr_t)arg;
@@ -61,7 +60,7 @@ static int burst_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int burst_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int burst_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	return 0;
 }
@@ -97,7 +96,7 @@ static int collect_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int collect_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int collect_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	collect_ctx_t *c = *(collect_ctx_t **)state;
 	if (msg->type != t_str)

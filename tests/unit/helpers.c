@@ -1,21 +1,14 @@
 /*
  * tests/unit/helpers.c - shared fixtures of the actor runtime's unit tests.
  */
+#define SKALD_TEST_DEFINE
 #include "helpers.h"
 
-#include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 uint32_t t_int;
 uint32_t t_box;
 atomic_long box_frees;
-atomic_int check_failures;
-
-/* The first failed CHECK, kept for the report; later ones are only counted. */
-static char first_failure[256];
-static atomic_flag first_taken = ATOMIC_FLAG_INIT;
-
 void box_free(void *payload)
 {
 	atomic_fetch_add(&box_frees, 1);
@@ -28,7 +21,7 @@ static const skald_msgtype_t box_type = {.name = "test.box", .free = box_free};
 void fixture_setup(void)
 {
 	atomic_store(&box_frees, 0);
-	atomic_store(&check_failures, 0);
+	checks_reset();
 	cr_assert_eq(skald_type_register(&int_type, &t_int), 0);
 	cr_assert_eq(skald_type_register(&box_type, &t_box), 0);
 }
@@ -41,25 +34,11 @@ box_t *box_new(uint64_t v)
 	return b;
 }
 
-uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 uint64_t thread_id(void)
 {
 	/* glibc's pthread_t is an integer; the cast keeps comparisons cheap in
 	 * hot receive callbacks. */
 	return (uint64_t)pthread_self();
-}
-
-void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000u, .tv_nsec = (long)(ms % 1000u) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0) {
-	}
 }
 
 skald_system_t *sys_start(unsigned threads, unsigned budget)
@@ -117,18 +96,4 @@ skald_ref_t ref_cell_get(ref_cell_t *c)
 {
 	AWAIT(atomic_load_explicit(&c->set, memory_order_acquire), WAIT_MS);
 	return c->ref;
-}
-
-void check_failed(const char *file, int line, const char *expr)
-{
-	if (!atomic_flag_test_and_set(&first_taken))
-		snprintf(first_failure, sizeof(first_failure), "%s:%d: CHECK(%s) failed", file,
-		         line, expr);
-	atomic_fetch_add(&check_failures, 1);
-}
-
-void checks_ok(void)
-{
-	int n = atomic_load(&check_failures);
-	cr_assert_eq(n, 0, "%d check(s) failed on scheduler threads; first: %s", n, first_failure);
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "skald/actor.h"
+#include "tests/include/skald_test.h"
 
 /* The bound of an ordinary wait; long enough for a slow sanitizer build on a
  * loaded machine, short enough that a hang fails well inside the suite's
@@ -51,10 +52,8 @@ box_t *box_new(uint64_t v);
  * runtime's frees). */
 void box_free(void *payload);
 
-uint64_t now_ms(void);
 /* An id of the calling thread, comparable with ==. */
 uint64_t thread_id(void);
-void sleep_ms(unsigned ms);
 
 /* A running system with `threads` schedulers and the given budget (0: the
  * defaults); fails the test if it cannot start. */
@@ -77,39 +76,6 @@ typedef struct ref_cell_s {
 } ref_cell_t;
 void ref_cell_put(ref_cell_t *c, skald_ref_t r);
 skald_ref_t ref_cell_get(ref_cell_t *c); /* waits, bounded */
-
-/* Broken expectations seen on scheduler threads. */
-extern atomic_int check_failures;
-void check_failed(const char *file, int line, const char *expr);
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			check_failed(__FILE__, __LINE__, #cond);                                   \
-	} while (0)
-/* Fails the test with the first recorded CHECK failure, if any. */
-void checks_ok(void);
-
-/* Polls cond every millisecond; fails the test after ms milliseconds. */
-#define AWAIT(cond, ms)                                                                            \
-	do {                                                                                       \
-		uint64_t await_end_ = now_ms() + (ms);                                             \
-		while (!(cond)) {                                                                  \
-			if (now_ms() > await_end_)                                                 \
-				cr_assert_fail("timed out after %d ms waiting for: %s", (int)(ms), \
-				               #cond);                                             \
-			sleep_ms(1);                                                               \
-		}                                                                                  \
-	} while (0)
-
-/* Fails the test if cond stops holding within ms milliseconds. */
-#define HOLDS_FOR(cond, ms)                                                                        \
-	do {                                                                                       \
-		uint64_t holds_end_ = now_ms() + (ms);                                             \
-		while (now_ms() <= holds_end_) {                                                   \
-			cr_assert(cond, "no longer holds: %s", #cond);                             \
-			sleep_ms(1);                                                               \
-		}                                                                                  \
-	} while (0)
 
 /* Waits until the live actor count is back to `live` (bounded). */
 #define AWAIT_LIVE(sys, live) AWAIT(stats_of(sys).live_actors == (uint64_t)(live), WAIT_MS)

@@ -31,7 +31,7 @@ static int target_init(skald_actor_t *self, void *state, void *arg)
 
 /* Echo: replies to a box with a box holding v + 1 and to an integer with the
  * integer + 1. */
-static int echo_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int echo_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	target_ctx_t *ctx = *(target_ctx_t **)state;
 	ctx->last_sender = msg->sender;
@@ -61,7 +61,7 @@ static const skald_behavior_t echo_behavior = {
 };
 
 /* Silent: receives and never replies. */
-static int silent_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int silent_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	target_ctx_t *ctx = *(target_ctx_t **)state;
 	atomic_fetch_add(&ctx->received, 1);
@@ -105,8 +105,7 @@ typedef struct asker_state_s {
 	int tag[8];
 } asker_state_t;
 
-static void asker_cb(skald_actor_t *self, void *state, int status, const skald_msg_t *reply,
-                     void *arg)
+static void asker_cb(skald_actor_t *self, void *state, int status, skald_msg_t *reply, void *arg)
 {
 	asker_state_t *st = state;
 	asker_ctx_t *ctx = st->ctx;
@@ -147,7 +146,7 @@ static int asker_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int asker_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int asker_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	asker_state_t *st = state;
 	asker_ctx_t *ctx = st->ctx;
@@ -389,14 +388,13 @@ typedef struct badask_ctx_s {
 	atomic_int done;
 } badask_ctx_t;
 
-static void badask_cb(skald_actor_t *self, void *state, int status, const skald_msg_t *reply,
-                      void *arg)
+static void badask_cb(skald_actor_t *self, void *state, int status, skald_msg_t *reply, void *arg)
 {
 	badask_ctx_t *ctx = arg;
 	atomic_fetch_add(&ctx->calls, 1);
 }
 
-static int badask_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int badask_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	badask_ctx_t *ctx = *(badask_ctx_t **)state;
 	box_t *b = box_new(1);
@@ -443,7 +441,7 @@ typedef struct teller_ctx_s {
 	atomic_int got;
 } teller_ctx_t;
 
-static int teller_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int teller_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	teller_ctx_t *ctx = *(teller_ctx_t **)state;
 	if (skald_ref_is_null(msg->sender)) {

@@ -40,7 +40,7 @@ static void child_timer(skald_actor_t *self, void *state, void *arg)
 	atomic_fetch_add(&ctx->timer_fired, 1);
 }
 
-static void child_ask_cb(skald_actor_t *self, void *state, int status, const skald_msg_t *reply,
+static void child_ask_cb(skald_actor_t *self, void *state, int status, skald_msg_t *reply,
                          void *arg)
 {
 	child_ctx_t *ctx = arg;
@@ -73,7 +73,7 @@ static int child_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int child_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int child_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	child_state_t *st = state;
 	switch (PAYLOAD_INT(msg->payload)) {
@@ -148,7 +148,7 @@ static int parent_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int parent_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int parent_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	parent_ctx_t *ctx = *(parent_ctx_t **)state;
 	if (msg->type == SKALD_TYPE_DOWN) {
@@ -428,7 +428,7 @@ Test(supervision, restart_cancels_timers_of_old_incarnation)
 	checks_ok();
 }
 
-static int mute_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int mute_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	return 0;
 }

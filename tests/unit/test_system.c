@@ -45,7 +45,7 @@ Test(system, stop_of_null_system_is_safe)
 	skald_system_stop(sys);
 }
 
-static int idle_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int idle_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	return 0;
 }
@@ -53,7 +53,7 @@ static int idle_receive(skald_actor_t *self, void *state, const skald_msg_t *msg
 static const skald_behavior_t idle_behavior = {.receive = idle_receive};
 
 /* Answers an ask with 0: proof that the actor is up. */
-static int echo_zero_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int echo_zero_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	return msg->ask_id ? skald_reply(self, msg, t_int, INT_PAYLOAD(0)) : 0;
 }
@@ -129,7 +129,7 @@ static int acc_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int acc_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int acc_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	acc_state_t *st = state;
 	CHECK(skald_actor_state(self) == state);
@@ -200,7 +200,7 @@ static int zero_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int zero_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int zero_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	return skald_reply(self, msg, t_int, INT_PAYLOAD(((unsigned char *)state)[0]));
 }
@@ -248,7 +248,7 @@ static int slow_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int slow_init_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int slow_init_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	slow_init_state_t *st = state;
 	if (!atomic_load(&st->ctx->inited))
@@ -299,7 +299,7 @@ static int where_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int where_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int where_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	where_state_t *st = state;
 	uint64_t cmd = PAYLOAD_INT(msg->payload);
@@ -395,7 +395,7 @@ typedef struct count_ctx_s {
 	atomic_int last_reason;
 } count_ctx_t;
 
-static int count_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int count_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	count_ctx_t *ctx = *(count_ctx_t **)state;
 	atomic_fetch_add(&ctx->received, 1);
@@ -475,7 +475,7 @@ Test(system, stopping_parent_stops_its_children)
 /* ------------------------------------------------------------------------ */
 /* Shutdown and wait                                                         */
 
-static int shutdown_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int shutdown_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	skald_system_shutdown(skald_actor_system(self));
 	return 0;
@@ -635,7 +635,7 @@ typedef struct backlog_ctx_s {
 	atomic_long received;
 } backlog_ctx_t;
 
-static int backlog_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int backlog_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	backlog_ctx_t *ctx = *(backlog_ctx_t **)state;
 	if (atomic_fetch_add(&ctx->received, 1) == 0) {

@@ -50,7 +50,7 @@ static int sender_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int sender_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int sender_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	sender_state_t *st = state;
 	order_ctx_t *ctx = st->ctx;
@@ -84,7 +84,7 @@ static int receiver_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int receiver_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int receiver_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	receiver_state_t *st = state;
 	order_ctx_t *ctx = st->ctx;
@@ -189,7 +189,7 @@ static int seen_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int seen_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int seen_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	seen_ctx_t *ctx = ((seen_state_t *)state)->ctx;
 	/* Record before counting: the test reads these once received moves. */
@@ -280,7 +280,7 @@ static int fwd_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int fwd_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int fwd_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	skald_ref_t to = *((fwd_state_t *)state)->to;
 	CHECK(skald_tell(self, to, t_int, msg->payload) == 0);
@@ -372,7 +372,7 @@ typedef struct badtype_ctx_s {
 	atomic_int done;
 } badtype_ctx_t;
 
-static int badtype_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int badtype_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	badtype_ctx_t *ctx = *(badtype_ctx_t **)state;
 	box_t *b = box_new(1);
@@ -452,7 +452,7 @@ typedef struct slot_ctx_s {
 	atomic_long received;
 } slot_ctx_t;
 
-static int slot_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int slot_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	slot_ctx_t *ctx = *(slot_ctx_t **)state;
 	if (msg->ask_id)
@@ -575,7 +575,7 @@ static int selfstop_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int selfstop_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int selfstop_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	selfstop_state_t *st = state;
 	st->in_receive = 1;
@@ -655,7 +655,7 @@ static int flood_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int flood_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int flood_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	flood_state_t *st = state;
 	flood_ctx_t *ctx = st->ctx;
@@ -687,7 +687,7 @@ static const skald_behavior_t flood_behavior = {
         .receive = flood_receive,
 };
 
-static int peer_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int peer_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	flood_ctx_t *ctx = *(flood_ctx_t **)state;
 	atomic_store(&ctx->peer_seen, atomic_load(&ctx->processed) + 1);
@@ -763,7 +763,7 @@ static int turns_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int turns_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int turns_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	turns_state_t *st = state;
 	turns_ctx_t *ctx = st->ctx;
@@ -781,7 +781,7 @@ static const skald_behavior_t turns_behavior = {
         .receive = turns_receive,
 };
 
-static int blocker_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int blocker_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	turns_ctx_t *ctx = *(turns_ctx_t **)state;
 	/* Hold the thread (bounded) while the test fills both backlogs. */

@@ -70,7 +70,7 @@ static int start(skald_actor_t *self, timer_state_t *st, uint64_t after, uint64_
 	return rc;
 }
 
-static int timer_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int timer_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	timer_state_t *st = state;
 	timer_ctx_t *ctx = st->ctx;

@@ -26,7 +26,7 @@ static int watcher_init(skald_actor_t *self, void *state, void *arg)
 	return 0;
 }
 
-static int watcher_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int watcher_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	watcher_ctx_t *ctx = *(watcher_ctx_t **)state;
 	if (msg->type == SKALD_TYPE_DOWN) {
@@ -83,7 +83,7 @@ static void watcher_do(skald_system_t *sys, skald_ref_t watcher, watcher_ctx_t *
 
 /* A target that fails on a message with the error it carries, or stops
  * itself on 0. */
-static int target_receive(skald_actor_t *self, void *state, const skald_msg_t *msg)
+static int target_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 {
 	if (msg->ask_id)
 		return skald_reply(self, msg, t_int, INT_PAYLOAD(0));

@@ -1,5 +1,5 @@
 /*
- * actors/error.c - messages and names generated from SKALD_ERRNO_MAP.
+ * base/error.c - messages and names generated from SKALD_ERRNO_MAP.
  */
 #include <uv.h>
 

@@ -1,5 +1,5 @@
 /*
- * actors/log.c - leveled logging to stderr (see log.h).
+ * base/log.c - leveled logging to stderr (see log.h).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "actors/log.h"
+#include "base/log.h"
 
 static int level = -1;
 
