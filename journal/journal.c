@@ -116,14 +116,9 @@ int skald_journal_open(uv_loop_t *loop, const char *uri, skald_journal_t **out)
 		         "skald_journal_open: loop and out must not be NULL");
 		return SKALD_EINVAL;
 	}
+	uri = skald__uri_or_env(uri, "to skald_journal_open", open_errmsg, sizeof open_errmsg);
 	if (uri == NULL)
-		uri = getenv("SKALD_JOURNAL");
-	if (uri == NULL || *uri == '\0') {
-		snprintf(open_errmsg, sizeof open_errmsg,
-		         "no journal URI: pass one to skald_journal_open or set SKALD_JOURNAL, "
-		         "e.g. SKALD_JOURNAL=memory://dev");
 		return SKALD_EURI;
-	}
 	const skald_store_t *store;
 	int rc = skald__registry_find(uri, &store, open_errmsg, sizeof open_errmsg);
 	if (rc != 0)

@@ -39,6 +39,15 @@ int skald__upcast(skald_event_t *ev);
 /* Non-zero once any upcaster is registered: lets readers skip the lookup. */
 int skald__upcasters_active(void);
 
+/*
+ * The journal URI of a caller that may leave it out: uri, or when it is
+ * NULL the environment variable SKALD_JOURNAL. NULL when neither gives
+ * one, with a message in err (errlen bytes) that says how to give one (how:
+ * the caller's way, e.g. "--store URI"). The same rule and message for
+ * skald_journal_open and skald_store_migrate. Borrowed. Thread-safe.
+ */
+const char *skald__uri_or_env(const char *uri, const char *how, char *err, size_t errlen);
+
 /* The batch=N option of every store's URI: events (or ids) per streamed
  * batch of read, read_all and list_ids, and the default without it. */
 #define SKALD__BATCH_DEFAULT 1000

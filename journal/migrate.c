@@ -5,7 +5,6 @@
  * journal.
  */
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "journal/journal_int.h"
 
@@ -17,14 +16,9 @@ int skald_store_migrate(const char *uri, int status_only, FILE *out, char *err, 
 		errlen = sizeof scratch;
 	}
 	err[0] = '\0';
+	uri = skald__uri_or_env(uri, "--store URI", err, errlen);
 	if (uri == NULL)
-		uri = getenv("SKALD_JOURNAL");
-	if (uri == NULL || *uri == '\0') {
-		snprintf(err, errlen,
-		         "no journal URI: pass one (--store URI) or set SKALD_JOURNAL, e.g. "
-		         "postgres://USER:PASSWORD@HOST:PORT/DATABASE");
 		return SKALD_EURI;
-	}
 	const skald_store_t *store;
 	int rc = skald__registry_find(uri, &store, err, errlen);
 	if (rc != 0)

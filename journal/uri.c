@@ -1,7 +1,9 @@
 /*
- * journal/uri.c - what the URIs of every store share: the batch=N option.
+ * journal/uri.c - what the URIs of every store share: where a URI comes from
+ * when none is given, and the batch=N option.
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "journal/journal_int.h"
 
@@ -21,4 +23,19 @@ int skald__uri_batch(const char *store, const char *value, size_t len, size_t *b
 	}
 	*batch = v;
 	return 0;
+}
+
+const char *skald__uri_or_env(const char *uri, const char *how, char *err, size_t errlen)
+{
+	if (uri == NULL)
+		uri = getenv("SKALD_JOURNAL");
+	if (uri == NULL || *uri == '\0') {
+		snprintf(
+		        err, errlen,
+		        "no journal URI: pass one (%s) or set SKALD_JOURNAL, e.g. "
+		        "SKALD_JOURNAL=memory://dev or postgres://USER:PASSWORD@HOST:PORT/DATABASE",
+		        how);
+		return NULL;
+	}
+	return uri;
 }

@@ -10,7 +10,10 @@
  *                            kept until the process exits. memory:// (no
  *                            NAME) is private to its handle and dropped when
  *                            it closes. batch: events per streamed batch.
- *   postgres://, postgresql://, mongodb://  (when built; see their stores)
+ *   postgres://, postgresql://, mongodb://, mongodb+srv://  in programs
+ *                            linked with libskald-postgres or libskald-mongo
+ *                            (docs/PACKAGING.md); see stores/postgres and
+ *                            stores/mongo
  *
  * Threading: a handle is bound to the loop it was opened on. Every function
  * taking a skald_journal_t * must be called on that loop's thread, and every
