@@ -112,9 +112,12 @@ endef
 $(foreach s,$(STORES),$(eval $(call store_lib,$(s))))
 
 # A test suite is every .c file of its folder, linked into one Criterion
-# binary.
+# binary, with the files of another folder it names in TEST_USES_suite.
+# The journal front's suite (registry, upcasters: once, on the memory store)
+# uses the conformance suite's harness.
+TEST_USES_journal := tests/stores/harness.c
 .SECONDEXPANSION:
-$(BUILD)/tests/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tests/$$*/*.c))) $(ALL_ARCHIVES)
+$(BUILD)/tests/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tests/$$*/*.c) $$(TEST_USES_$$*))) $(ALL_ARCHIVES)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(ALL_LINK) -lcriterion
 

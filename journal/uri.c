@@ -1,7 +1,9 @@
 /*
- * journal/uri.c - what the URIs of every store share: the batch=N option.
+ * journal/uri.c - what the URIs of every store share: where a URI comes from
+ * when none is given, and the batch=N option.
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "journal/journal_int.h"
 

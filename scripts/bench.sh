@@ -93,3 +93,6 @@ done
 
 echo
 run skald-http http.skald "$build/bench/http" "$scale"
+
+echo
+run skald-cluster cluster.skald "$build/bench/cluster"

@@ -12,7 +12,9 @@
 # suite is ever skipped.
 #
 # The store conformance suite runs once per journal URI (memory, PostgreSQL,
-# MongoDB), and the entity suite once on memory and once on PostgreSQL.
+# MongoDB), and the entity suite once on memory and once on PostgreSQL. The
+# journal front's suite (registry, upcasters), which does not depend on the
+# store, runs once like every other suite.
 # Every suite runs even when an earlier one failed; the exit status is 1 if
 # any failed. The last line is the plain total: "N passed, N failed".
 set -uo pipefail

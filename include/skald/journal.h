@@ -10,8 +10,10 @@
  *                            kept until the process exits. memory:// (no
  *                            NAME) is private to its handle and dropped when
  *                            it closes. batch: events per streamed batch.
- *   postgres://, postgresql://  PostgreSQL
- *   mongodb://, mongodb+srv://  MongoDB, or a server of its wire protocol
+ *   postgres://, postgresql://, mongodb://, mongodb+srv://  in programs
+ *                            linked with libskald-postgres or libskald-mongo
+ *                            (docs/PACKAGING.md); see stores/postgres and
+ *                            stores/mongo
  *
  * Which journal, everywhere: a URI given to the call (skald_journal_open,
  * skald_store_migrate, skald_config_t.journal) is used as given. Without

@@ -2,8 +2,8 @@
  * stores/postgres/pg.h - internals of the PostgreSQL journal store. Never
  * installed.
  *
- * Files:
- *   store.c       the store table: connection, operation queue, statements
+ * Files: the store itself (engine.h lists its files; README.md explains
+ * its design), and:
  *   uri.c         URI parsing into libpq's keywords and the store's options
  *   jsonb.c       JSON text written to and read from jsonb columns
  *   buf.c         a growing byte buffer
