@@ -152,22 +152,32 @@ static void respond_store_error(web_t *w, skald_http_res_t *res, int rc, const c
 	skald_http_respond_error(res, 502, "store", "%s: %s (%s)", what, msg, skald_err_name(rc));
 }
 
+/* The loaded entity type whose name prefixes pid ("game" for "game-42"; the
+ * longest such name), or NULL. */
+static const web_type_t *type_of_pid(web_t *w, const char *pid)
+{
+	const web_type_t *best = NULL;
+	for (size_t i = 0; i < w->ntypes; i++) {
+		const char *name = w->types[i].type->name;
+		size_t n = strlen(name);
+		if (strncmp(pid, name, n) == 0 && pid[n] == '-' &&
+		    (best == NULL || n > strlen(best->type->name)))
+			best = &w->types[i];
+	}
+	return best;
+}
+
 /* The entity type for pid: the one named by the query parameter "type",
- * else the one whose name prefixes pid ("game-42"), else NULL. Answers 400
- * and returns -1 for a type that was not loaded. */
+ * else type_of_pid. Answers 400 and returns -1 for a type that was not
+ * loaded. */
 static int type_for(web_t *w, const skald_http_request_t *req, skald_http_res_t *res,
                     const char *pid, const web_type_t **out)
 {
 	const char *name = skald_http_query(req, "type");
-	*out = NULL;
-	for (size_t i = 0; i < w->ntypes; i++) {
-		const skald_entity_type_t *ty = w->types[i].type;
-		size_t n = strlen(ty->name);
-		if (name != NULL ? strcmp(name, ty->name) == 0
-		                 : strncmp(pid, ty->name, n) == 0 && pid[n] == '-' &&
-		                           (*out == NULL || n > strlen((*out)->type->name)))
+	*out = name == NULL ? type_of_pid(w, pid) : NULL;
+	for (size_t i = 0; i < w->ntypes && name != NULL; i++)
+		if (strcmp(name, w->types[i].type->name) == 0)
 			*out = &w->types[i];
-	}
 	if (name != NULL && *out == NULL) {
 		skald_http_respond_error(
 		        res, 400, "unknown_type",
@@ -212,19 +222,6 @@ typedef struct {
 	int more;
 } ids_req_t;
 
-static const char *type_name_of(web_t *w, const char *pid)
-{
-	const char *best = NULL;
-	for (size_t i = 0; i < w->ntypes; i++) {
-		const char *name = w->types[i].type->name;
-		size_t n = strlen(name);
-		if (strncmp(pid, name, n) == 0 && pid[n] == '-' &&
-		    (best == NULL || n > strlen(best)))
-			best = name;
-	}
-	return best;
-}
-
 static int on_ids(skald_journal_t *j, const skald_persistence_id_t *ids, size_t n, void *arg)
 {
 	ids_req_t *r = arg;
@@ -233,7 +230,8 @@ static int on_ids(skald_journal_t *j, const skald_persistence_id_t *ids, size_t 
 			r->more = 1;
 			return SKALD_ECANCELED;
 		}
-		const char *type = type_name_of(r->w, ids[i].persistence_id);
+		const web_type_t *ty = type_of_pid(r->w, ids[i].persistence_id);
+		const char *type = ty != NULL ? ty->type->name : NULL;
 		json_array_append_new(r->ids, json_pack("{s:s, s:I, s:s?}", "persistence_id",
 		                                        ids[i].persistence_id, "highest_seq",
 		                                        (json_int_t)ids[i].highest_seq,
