@@ -140,9 +140,14 @@ $(BUILD)/examples/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard examp
 
 # The whole core library, exported (-rdynamic): `skald replay` dlopen()s
 # entity types, which call into libskald from code the tool itself never uses.
-$(BUILD)/skald: $(TOOL_SRC:%.c=$(BUILD)/obj/%.o) $(ALL_ARCHIVES)
+# `skald web` serves with the HTTP module (defined further down).
+$(BUILD)/skald: $(TOOL_SRC:%.c=$(BUILD)/obj/%.o) $(ALL_ARCHIVES) $(BUILD)/libskald-http.a
 	$(CC) $(LDFLAGS) -rdynamic -o $@ $(filter %.o,$^) $(STORE_LINK) \
-		-Wl,--whole-archive $(BUILD)/libskald.a -Wl,--no-whole-archive $(LDLIBS)
+		-Wl,--whole-archive $(BUILD)/libskald.a -Wl,--no-whole-archive \
+		$(BUILD)/libskald-http.a $(LDLIBS) -lhttp_parser
+
+# The history browser's page is embedded with .incbin, which -MMD cannot see.
+$(BUILD)/obj/tools/web_assets.o: $(wildcard tools/web/*)
 
 # The tic-tac-toe game type as a shared object, for `skald replay --entity
 # $(BUILD)/examples/tictactoe_game.so:tictactoe_game`. Its libskald symbols

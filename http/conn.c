@@ -387,8 +387,13 @@ static int on_headers_complete(http_parser *p)
 		return -1;
 	size_t path_off = ex->head.len;
 	size_t plen = strcspn(ex->head.p, "?#");
-	if (skald__http_buf_add(&ex->head, ex->head.p, plen) != 0 ||
-	    skald__http_buf_add(&ex->head, "", 1) != 0)
+	/* The path is copied out of the head first: appending the head to
+	 * itself would read from the old block when the append grows it. */
+	char *path = strndup(ex->head.p, plen);
+	int bad = path == NULL || skald__http_buf_add(&ex->head, path, plen) != 0 ||
+	          skald__http_buf_add(&ex->head, "", 1) != 0;
+	free(path);
+	if (bad)
 		return parse_error(c, 503, "no_memory", "out of memory");
 	ex->pairs = calloc(ex->hdr_count + 1, sizeof *ex->pairs);
 	if (ex->pairs == NULL)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian package Skald needs to build, test and benchmark.
 # Idempotent and unattended: returns at once when everything is present.
+# chromium runs headless in tests/tool: it loads the history browser's page.
 # Usage: scripts/deps.sh [--bench] [--fuzz]
 #   --bench adds the benchmark peers (CAF, Erlang/OTP)
 #   --fuzz  adds clang's libFuzzer and sanitizer runtimes
@@ -12,6 +13,7 @@ pkgs=(
 	libpq-dev libmongoc-dev libbson-dev
 	libcriterion-dev valgrind
 	postgresql
+	chromium
 )
 for arg in "$@"; do
 	case "$arg" in

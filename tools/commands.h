@@ -49,7 +49,8 @@ int cmd_append(int argc, char **argv);
 extern const char cmd_delete_usage[];
 int cmd_delete(int argc, char **argv);
 
-/* tools/replay.c: skald replay PID --entity LIB.so:TYPE [--to N] [--verify] */
+/* tools/replay.c: skald replay PID --entity LIB.so:TYPE [--to N | --at TIME]
+ * [--from-snapshot] [--verify] */
 extern const char cmd_replay_usage[];
 int cmd_replay(int argc, char **argv);
 
@@ -64,5 +65,13 @@ int cmd_import(int argc, char **argv);
 /* tools/tail.c: skald tail [--from OFFSET] [--count N] */
 extern const char cmd_tail_usage[];
 int cmd_tail(int argc, char **argv);
+
+/* tools/snapshots.c: skald snapshots PID [--max N] */
+extern const char cmd_snapshots_usage[];
+int cmd_snapshots(int argc, char **argv);
+
+/* tools/web.c: skald web [--entity LIB.so:TYPE]... [--listen HOST:PORT] [--token T] */
+extern const char cmd_web_usage[];
+int cmd_web(int argc, char **argv);
 
 #endif /* SKALD_TOOLS_COMMANDS_H */

@@ -131,6 +131,14 @@ static int set_opt(tool_t *t, const tool_opt_t *o, const char *name, const char 
 			return usage_error(t, "%s takes a whole number (0 or more), not \"%s\"",
 			                   name, value);
 		return 0;
+	case TOOL_OPT_LIST: {
+		tool_list_t *l = o->out;
+		if (l->n == TOOL_LIST_MAX)
+			return usage_error(t, "%s is given more often than the %s times it may be",
+			                   name, "16");
+		l->v[l->n++] = value;
+		return 0;
+	}
 	}
 	return 0;
 }

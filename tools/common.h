@@ -68,13 +68,21 @@ typedef struct tool_s {
 /* ------------------------------------------------------------------------ */
 /* Arguments                                                                 */
 
-typedef enum { TOOL_OPT_FLAG, TOOL_OPT_STRING, TOOL_OPT_U64 } tool_opt_kind_t;
+typedef enum { TOOL_OPT_FLAG, TOOL_OPT_STRING, TOOL_OPT_U64, TOOL_OPT_LIST } tool_opt_kind_t;
+
+/* The values of an option that may be given several times. */
+#define TOOL_LIST_MAX 16
+typedef struct tool_list_s {
+	const char *v[TOOL_LIST_MAX]; /* borrowed from argv */
+	size_t n;
+} tool_list_t;
 
 /*
  * One option of a subcommand: "--name" for a flag, "--name VALUE" or
  * "--name=VALUE" otherwise. out points to an int (a flag: set to 1), a
- * const char * (the value, borrowed from argv) or a uint64_t (a decimal
- * number). given, if not NULL, is set to 1 when the option appears.
+ * const char * (the value, borrowed from argv), a uint64_t (a decimal
+ * number) or a tool_list_t (each occurrence adds its value, at most
+ * TOOL_LIST_MAX). given, if not NULL, is set to 1 when the option appears.
  */
 typedef struct tool_opt_s {
 	const char *name;

@@ -1,37 +1,39 @@
 /*
- * tools/replay.c - `skald replay PID --entity LIB.so:TYPE [--to N]
- * [--verify]`: folds a history into state with the application's own event
- * handler, and shows the state after every event.
- *
- * The entity type comes from a shared object, loaded with dlopen(). What it
- * calls of libskald (skald_reply, skald_tell... from command handlers that
- * replay never runs, but that the loader still resolves) is found in this
- * executable, which is linked with the whole library and exports it.
+ * tools/replay.c - `skald replay PID --entity LIB.so:TYPE [--to N | --at
+ * TIME] [--from-snapshot] [--verify]`: folds a history into state with the
+ * application's own event handler, and shows the state after every event.
+ * The fold itself (loading the type, snapshots, the moment) is tools/fold.c.
  */
-#include <dlfcn.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "skald/entity.h"
 #include "tools/commands.h"
 #include "tools/common.h"
+#include "tools/fold.h"
 
 const char cmd_replay_usage[] =
-        "usage: skald replay PID --entity LIB.so:TYPE [--to N] [--verify] [--store URI] [--json]\n"
+        "usage: skald replay PID --entity LIB.so:TYPE [--to N | --at TIME] [--from-snapshot]\n"
+        "                    [--verify] [--store URI] [--json]\n"
         "\n"
         "Loads the entity type TYPE (a `const skald_entity_type_t`) from the\n"
         "shared object LIB.so, then folds the events of persistence id PID as\n"
-        "the entity's recovery does (init, then apply for each event, without\n"
-        "snapshots) and shows the state after each event: with the type's print\n"
-        "callback if it has one, else as its snapshot JSON, else only the event.\n"
-        "Exits with 4 when PID never had events, and with 1 when apply refuses\n"
-        "an event (naming its seq).\n"
+        "the entity's recovery does (init, then apply for each event; without\n"
+        "snapshots unless --from-snapshot) and shows the state after each event:\n"
+        "with the type's print callback if it has one, else as its snapshot JSON,\n"
+        "else only the event. Exits with 4 when PID never had events, and with 1\n"
+        "when apply refuses an event (naming its seq).\n"
         "\n"
         "  --entity LIB.so:TYPE  e.g. build/examples/tictactoe_game.so:tictactoe_game\n"
         "                        (required)\n"
         "  --to N       stop after seq N: the state as it was then\n"
+        "  --at TIME    the state as of TIME (ISO 8601 / RFC 3339, e.g.\n"
+        "               2026-12-03T14:02:00Z, 2026-12-03T15:02:00.250+01:00): folds\n"
+        "               the events written at or before TIME, stopping at the first\n"
+        "               one written later\n"
+        "  --from-snapshot  start from the latest snapshot at or before the target\n"
+        "               (--to, --at, or the end), restored with the type's restore\n"
+        "               callback, and fold only the events after it\n"
         "  --verify     fold twice, side by side, and compare the two states after\n"
         "               every event (as snapshot JSON, or byte for byte when the type\n"
         "               has no snapshot callback): a difference means apply depends\n"
@@ -45,102 +47,12 @@ typedef struct {
 	tool_t t;
 	const char *entity; /* LIB.so:TYPE */
 	uint64_t to;
+	const char *at; /* --at, as given */
+	int from_snapshot;
 	int verify;
 	const skald_entity_type_t *type;
-	const char *id; /* the entity's id, given to init */
-	void *state[2]; /* the fold, and the second one with --verify */
-	int inited[2];  /* init ran on state[i]: fini is due */
-	uint64_t n;     /* events folded */
-	uint64_t last;  /* seq of the last one */
-	int stopped;    /* a failure was reported: the read's end is no news */
+	tool_fold_t f;
 } replay_t;
-
-/* ------------------------------------------------------------------------ */
-/* The entity type                                                           */
-
-static int load_type(replay_t *c)
-{
-	const char *colon = strrchr(c->entity, ':');
-	if (colon == NULL || colon == c->entity || colon[1] == '\0')
-		return tool_fail(&c->t, TOOL_EUSAGE,
-		                 "--entity takes LIB.so:TYPE, e.g. "
-		                 "build/examples/tictactoe_game.so:tictactoe_game, not \"%s\"",
-		                 c->entity);
-	const char *sym = colon + 1;
-	char path[4096];
-	struct stat st;
-	/* dlopen() looks for a name without a slash in the library path, never
-	 * in the current directory, which is where a user's file usually is. */
-	int len = (int)(colon - c->entity);
-	snprintf(path, sizeof path, "%.*s", len, c->entity);
-	if (strchr(path, '/') == NULL && stat(path, &st) == 0)
-		snprintf(path, sizeof path, "./%.*s", len, c->entity);
-	void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (lib == NULL)
-		return tool_fail(&c->t, TOOL_EUSAGE, "--entity: cannot load %s: %s", path,
-		                 dlerror());
-	dlerror();
-	const skald_entity_type_t *type = dlsym(lib, sym);
-	const char *err = dlerror();
-	if (type == NULL || err != NULL)
-		return tool_fail(&c->t, TOOL_EUSAGE,
-		                 "--entity: %s has no symbol \"%s\" (the entity type: a `const "
-		                 "skald_entity_type_t %s` that is not static)",
-		                 path, sym, sym);
-	if (type->apply == NULL || type->state_size == 0)
-		return tool_fail(&c->t, TOOL_EUSAGE,
-		                 "--entity: %s in %s is not a skald_entity_type_t (it has no apply "
-		                 "callback or no state_size)",
-		                 sym, path);
-	/* The library stays loaded until the process exits: the type and
-	 * everything it points to live in it. */
-	c->type = type;
-	return 0;
-}
-
-/* The entity's id: persistence ids are "NAME-ID". */
-static const char *entity_id(const skald_entity_type_t *type, const char *pid)
-{
-	size_t n = type->name != NULL ? strlen(type->name) : 0;
-	if (n > 0 && strncmp(pid, type->name, n) == 0 && pid[n] == '-')
-		return pid + n + 1;
-	return pid;
-}
-
-static int new_state(replay_t *c, int i)
-{
-	c->state[i] = calloc(1, c->type->state_size);
-	if (c->state[i] == NULL)
-		return tool_fail(&c->t, TOOL_ESTORE, "out of memory for a state of %zu bytes",
-		                 c->type->state_size);
-	if (c->type->init != NULL) {
-		int rc = c->type->init(c->state[i], c->id);
-		if (rc < 0)
-			return tool_fail(&c->t, TOOL_EUSAGE,
-			                 "init of entity \"%s\" failed: %s (%s)", c->id,
-			                 skald_strerror(rc), skald_err_name(rc));
-	}
-	c->inited[i] = 1;
-	return 0;
-}
-
-/* The state as JSON through the type's snapshot callback (an owned
- * reference), or NULL when the type has none. *rc gets its failure. */
-static json_t *snapshot_of(const replay_t *c, const void *state, int *rc)
-{
-	json_t *out = NULL;
-	*rc = 0;
-	if (c->type->snapshot == NULL)
-		return NULL;
-	*rc = c->type->snapshot(state, &out);
-	if (*rc == 0 && out == NULL)
-		*rc = SKALD_ENOMEM;
-	if (*rc < 0) {
-		json_decref(out);
-		return NULL;
-	}
-	return out;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Showing a state                                                           */
@@ -148,12 +60,17 @@ static json_t *snapshot_of(const replay_t *c, const void *state, int *rc)
 static void show_text(const replay_t *c, const skald_event_t *ev, const json_t *snap)
 {
 	char ts[TOOL_TIME_LEN];
-	char *data = tool_dumps(ev->data);
-	printf("seq %" PRIu64 "  %s v%d  %s  %s\n", ev->seq, ev->type, ev->version,
-	       tool_time(ev->timestamp, ts), data != NULL ? data : "?");
-	free(data);
+	if (ev != NULL) {
+		char *data = tool_dumps(ev->data);
+		printf("seq %" PRIu64 "  %s v%d  %s  %s\n", ev->seq, ev->type, ev->version,
+		       tool_time(ev->timestamp, ts), data != NULL ? data : "?");
+		free(data);
+	} else {
+		printf("snapshot at seq %" PRIu64 "  v%d  %s  (restored)\n", c->f.snap_seq,
+		       c->f.snap_version, tool_time(c->f.snap_timestamp, ts));
+	}
 	if (c->type->print != NULL) {
-		c->type->print(c->state[0], stdout);
+		c->type->print(c->f.state[0], stdout);
 	} else if (snap != NULL) {
 		char *s = json_dumps(snap, JSON_INDENT(2) | JSON_SORT_KEYS);
 		printf("%s\n", s != NULL ? s : "?");
@@ -165,26 +82,26 @@ static void show_text(const replay_t *c, const skald_event_t *ev, const json_t *
 static int show_json(const replay_t *c, const skald_event_t *ev, json_t *snap)
 {
 	json_t *o = json_object();
-	json_t *e = tool_event_json(ev);
+	json_t *e;
+	if (ev != NULL) {
+		e = tool_event_json(ev);
+	} else {
+		char ts[TOOL_TIME_LEN];
+		e = json_pack("{s:s, s:I, s:i, s:s}", "persistence_id", c->t.pid, "seq",
+		              (json_int_t)c->f.snap_seq, "version", c->f.snap_version, "timestamp",
+		              tool_time(c->f.snap_timestamp, ts));
+	}
 	if (o == NULL || e == NULL) {
 		json_decref(o);
 		json_decref(e);
 		return SKALD_ENOMEM;
 	}
-	json_object_set_new(o, "event", e);                             /* steals e */
+	json_object_set_new(o, ev != NULL ? "event" : "snapshot", e);   /* steals e */
 	json_object_set(o, "state", snap != NULL ? snap : json_null()); /* borrows snap */
-	if (c->type->print != NULL) {
-		/* print writes to a FILE: catch it in memory to make it a string. */
-		char *text = NULL;
-		size_t len = 0;
-		FILE *f = open_memstream(&text, &len);
-		if (f != NULL) {
-			c->type->print(c->state[0], f);
-			fclose(f);
-			json_object_set_new(o, "printed", json_stringn(text, len));
-		}
-		free(text);
-	}
+	char *text = tool_state_printed(c->type, c->f.state[0]);
+	if (text != NULL)
+		json_object_set_new(o, "printed", json_string(text)); /* steals */
+	free(text);
 	tool_print_json(o);
 	json_decref(o);
 	return 0;
@@ -198,7 +115,7 @@ static int compare(replay_t *c, const skald_event_t *ev, const json_t *snap0)
 {
 	int rc;
 	if (c->type->snapshot != NULL) {
-		json_t *snap1 = snapshot_of(c, c->state[1], &rc);
+		json_t *snap1 = tool_state_json(c->type, c->f.state[1], &rc);
 		int same = snap0 != NULL && snap1 != NULL && json_equal(snap0, snap1);
 		if (!same) {
 			char *a = json_dumps(snap0, JSON_COMPACT | JSON_SORT_KEYS);
@@ -217,9 +134,9 @@ static int compare(replay_t *c, const skald_event_t *ev, const json_t *snap0)
 		json_decref(snap1);
 		return same ? 0 : -1;
 	}
-	if (memcmp(c->state[0], c->state[1], c->type->state_size) != 0) {
+	if (memcmp(c->f.state[0], c->f.state[1], c->type->state_size) != 0) {
 		size_t at = 0;
-		const unsigned char *a = c->state[0], *b = c->state[1];
+		const unsigned char *a = c->f.state[0], *b = c->f.state[1];
 		while (a[at] == b[at])
 			at++;
 		tool_fail(
@@ -235,118 +152,126 @@ static int compare(replay_t *c, const skald_event_t *ev, const json_t *snap0)
 	return 0;
 }
 
-/* Applies ev to the fold(s) and shows the state. Returns 0, or a negative
- * code that stops the read after the failure was reported. */
-static int fold(replay_t *c, const skald_event_t *ev)
+/* Shows the state after ev (NULL: the restored snapshot). Returns 0, or a
+ * negative code that stops the fold after the failure was reported. */
+static int step(tool_fold_t *f, const skald_event_t *ev)
 {
-	if (c->n == 0 && ev->seq > 1)
+	replay_t *c = f->arg;
+	/* Without a snapshot the start state is init's: nothing to show. */
+	if (ev == NULL && !f->restored)
+		return 0;
+	uint64_t expected = f->restored ? f->snap_seq + 1 : 1;
+	if (ev != NULL && f->n == 1 && ev->seq > expected)
 		fprintf(stderr,
-		        "skald replay: events 1..%" PRIu64
+		        "skald replay: events %" PRIu64 "..%" PRIu64
 		        " of \"%s\" were deleted: the fold starts "
-		        "from init's state at seq %" PRIu64 ", which is not the state the entity "
+		        "from %s state at seq %" PRIu64 ", which is not the state the entity "
 		        "had there\n",
-		        ev->seq - 1, c->t.pid, ev->seq);
-	int rc0 = c->type->apply(c->state[0], ev);
-	int rc1 = c->verify ? c->type->apply(c->state[1], ev) : rc0;
-	c->n++;
-	c->last = ev->seq;
-	if (rc0 < 0 || rc1 < 0) {
-		if (rc0 != rc1)
-			tool_fail(&c->t, TOOL_EUSAGE,
-			          "--verify: the two folds differ at seq %" PRIu64
-			          " (%s): apply returned %s once and %s once: apply is not "
-			          "deterministic",
-			          ev->seq, ev->type, skald_err_name(rc0), skald_err_name(rc1));
-		else
-			tool_fail(&c->t, TOOL_EUSAGE,
-			          "seq %" PRIu64
-			          " (%s): the entity's apply refused the event: %s (%s)",
-			          ev->seq, ev->type, skald_strerror(rc0), skald_err_name(rc0));
-		return SKALD_ECANCELED;
-	}
+		        expected, ev->seq - 1, c->t.pid, f->restored ? "the snapshot's" : "init's",
+		        ev->seq);
 	int rc;
-	json_t *snap = snapshot_of(c, c->state[0], &rc);
+	json_t *snap = tool_state_json(c->type, f->state[0], &rc);
 	if (rc < 0) {
 		tool_fail(&c->t, TOOL_EUSAGE,
-		          "seq %" PRIu64 ": the type's snapshot callback failed: %s (%s)", ev->seq,
-		          skald_strerror(rc), skald_err_name(rc));
+		          "seq %" PRIu64 ": the type's snapshot callback failed: %s (%s)",
+		          ev != NULL ? ev->seq : f->snap_seq, skald_strerror(rc),
+		          skald_err_name(rc));
 		return SKALD_ECANCELED;
 	}
 	if (c->t.json)
 		rc = show_json(c, ev, snap);
 	else
 		show_text(c, ev, snap);
-	if (rc == 0 && c->verify && compare(c, ev, snap) != 0)
+	if (rc == 0 && ev != NULL && c->verify && compare(c, ev, snap) != 0)
 		rc = SKALD_ECANCELED;
 	json_decref(snap);
 	return rc;
 }
 
-static int on_events(skald_journal_t *j, const skald_event_t *ev, size_t n, void *arg)
+/* How far the fold went, with --at. */
+static void report_at(replay_t *c)
 {
-	replay_t *c = arg;
-	for (size_t i = 0; i < n; i++) {
-		int rc = fold(c, &ev[i]);
-		if (rc < 0) {
-			c->stopped = 1;
-			return rc;
-		}
+	const tool_fold_t *f = &c->f;
+	char ts[TOOL_TIME_LEN];
+	if (f->n == 0 && !f->restored) {
+		if (f->cut)
+			fprintf(stderr,
+			        "skald replay: \"%s\" had no events yet at %s: its first, seq "
+			        "%" PRIu64 ", was written at %s\n",
+			        c->t.pid, c->at, f->next_seq, tool_time(f->next_timestamp, ts));
+		else
+			fprintf(stderr,
+			        "skald replay: no events of \"%s\" (deleted events are gone)\n",
+			        c->t.pid);
+		return;
 	}
-	return 0;
+	if (c->t.json)
+		return;
+	if (f->cut)
+		printf("as of %s: stopped after seq %" PRIu64 "; the next event, seq %" PRIu64
+		       ", was written at %s\n",
+		       c->at, f->last, f->next_seq, tool_time(f->next_timestamp, ts));
+	else
+		printf("as of %s: the whole history, up to seq %" PRIu64 "\n", c->at, f->last);
 }
 
-static void on_done(skald_journal_t *j, int status, void *arg)
+static void done(tool_fold_t *f, int status)
 {
-	replay_t *c = arg;
+	replay_t *c = f->arg;
 	tool_close_journal(&c->t);
-	if (c->stopped)
+	if (c->t.exit_code != TOOL_OK)
 		return;
+	if (status == SKALD_EREJECTED && f->why[0] != '\0') {
+		tool_fail(&c->t, TOOL_EUSAGE, "%s", f->why);
+		return;
+	}
 	if (status < 0) {
 		char what[256];
 		snprintf(what, sizeof what, "reading the events of \"%s\"", c->t.pid);
 		tool_fail_rc(&c->t, status, what);
 		return;
 	}
-	if (c->n == 0) {
+	if (f->highest == 0) {
+		tool_fail(&c->t, TOOL_ENOTFOUND,
+		          "no events were ever stored for persistence id \"%s\" (`skald ids` lists "
+		          "the ones there are)",
+		          c->t.pid);
+		return;
+	}
+	if (c->at != NULL) {
+		report_at(c);
+	} else if (f->n == 0 && !f->restored) {
 		fprintf(stderr,
 		        "skald replay: no events of \"%s\" up to seq %" PRIu64
 		        " (its highest seq is "
 		        "%" PRIu64 "; deleted events are gone)\n",
-		        c->t.pid, c->to < c->t.highest ? c->to : c->t.highest, c->t.highest);
+		        c->t.pid, c->to < f->highest ? c->to : f->highest, f->highest);
 		return;
-	}
-	if (c->t.json)
-		return;
-	if (c->last < c->t.highest)
+	} else if (!c->t.json && f->last < f->highest) {
 		printf("stopped after seq %" PRIu64 " (--to); the history goes on to seq %" PRIu64
 		       "\n",
-		       c->last, c->t.highest);
-	if (c->verify)
+		       f->last, f->highest);
+	}
+	if (c->verify && !c->t.json)
 		printf("verified: %" PRIu64
 		       " events folded twice to the same state after every one "
 		       "(compared as %s)\n",
-		       c->n, c->type->snapshot != NULL ? "snapshot JSON" : "raw state bytes");
-}
-
-static void start_fold(tool_t *t)
-{
-	replay_t *c = (replay_t *)t;
-	if (new_state(c, 0) != 0 || (c->verify && new_state(c, 1) != 0))
-		return;
-	int rc = skald_journal_read(t->j, t->pid, 1, c->to, SKALD_SEQ_MAX, on_events, on_done, c);
-	if (rc < 0)
-		tool_fail_rc(t, rc, "reading events");
+		       f->n, c->type->snapshot != NULL ? "snapshot JSON" : "raw state bytes");
 }
 
 int cmd_replay(int argc, char **argv)
 {
 	replay_t c = {.t = {.cmd = "replay", .usage = cmd_replay_usage}, .to = SKALD_SEQ_MAX};
+	int to_given = 0;
 	const tool_opt_t opts[] = {
 	        {"--entity", TOOL_OPT_STRING, &c.entity, NULL},
-	        {"--to", TOOL_OPT_U64, &c.to, NULL},
+	        {"--to", TOOL_OPT_U64, &c.to, &to_given},
+	        {"--at", TOOL_OPT_STRING, &c.at, NULL},
+	        {"--from-snapshot", TOOL_OPT_FLAG, &c.from_snapshot, NULL},
 	        {"--verify", TOOL_OPT_FLAG, &c.verify, NULL},
 	};
-	if (tool_args(&c.t, argc, argv, opts, 3, &c.t.pid, 1, "PID") != 0)
+	if (tool_args(&c.t, argc, argv, opts, sizeof opts / sizeof opts[0], &c.t.pid, 1, "PID") !=
+	    0)
 		return TOOL_EUSAGE;
 	if (c.entity == NULL) {
 		tool_fail(&c.t, TOOL_EUSAGE,
@@ -354,16 +279,37 @@ int cmd_replay(int argc, char **argv)
 		          "build/examples/tictactoe_game.so:tictactoe_game");
 		return TOOL_EUSAGE;
 	}
-	if (load_type(&c) != 0)
-		return TOOL_EUSAGE;
-	c.id = entity_id(c.type, c.t.pid);
-	if (tool_open(&c.t) == 0)
-		tool_require_pid(&c.t, start_fold);
-	int code = tool_close(&c.t);
-	for (int i = 0; i < 2; i++) {
-		if (c.inited[i] && c.type->fini != NULL)
-			c.type->fini(c.state[i]);
-		free(c.state[i]);
+	c.f = (tool_fold_t){.to = c.to,
+	                    .from_snapshot = c.from_snapshot,
+	                    .nstates = c.verify ? 2 : 1,
+	                    .step = step,
+	                    .done = done,
+	                    .arg = &c,
+	                    .pid = c.t.pid};
+	if (c.at != NULL) {
+		if (to_given)
+			return tool_fail(&c.t, TOOL_EUSAGE,
+			                 "--to and --at both say where to stop: give one of them");
+		if (tool_parse_time(c.at, &c.f.at) < 0)
+			return tool_fail(&c.t, TOOL_EUSAGE,
+			                 "--at takes an ISO 8601 time with a zone, e.g. "
+			                 "2026-12-03T14:02:00Z or 2026-12-03T15:02:00.5+01:00, not "
+			                 "\"%s\"",
+			                 c.at);
+		c.f.use_at = 1;
 	}
+	if (tool_entity_load(&c.t, "--entity", c.entity, &c.type) != 0)
+		return TOOL_EUSAGE;
+	c.f.type = c.type;
+	if (tool_open(&c.t) == 0) {
+		c.f.j = c.t.j;
+		int rc = tool_fold_start(&c.f);
+		if (rc == SKALD_EINVAL && c.f.why[0] != '\0')
+			tool_fail(&c.t, TOOL_EUSAGE, "--from-snapshot: %s", c.f.why);
+		else if (rc < 0)
+			tool_fail_rc(&c.t, rc, "reading the events");
+	}
+	int code = tool_close(&c.t);
+	tool_fold_fini(&c.f);
 	return code;
 }

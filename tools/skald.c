@@ -21,9 +21,12 @@ static const tool_cmd_t commands[] = {
          cmd_delete},
         {"replay", "fold a history with an entity type from a .so, state after each event",
          cmd_replay_usage, cmd_replay},
+        {"snapshots", "list the snapshots of a persistence id", cmd_snapshots_usage, cmd_snapshots},
         {"export", "write histories as JSON lines", cmd_export_usage, cmd_export},
         {"import", "append histories written by export", cmd_import_usage, cmd_import},
         {"tail", "follow the global stream of events, live", cmd_tail_usage, cmd_tail},
+        {"web", "serve the history browser: a web page and a JSON API, read-only", cmd_web_usage,
+         cmd_web},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

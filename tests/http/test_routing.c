@@ -281,3 +281,21 @@ Test(routing, asset_is_served_with_etag_and_304)
 	resp_free(&r);
 	fx_stop();
 }
+
+/* The path is copied within the buffer that holds the request's head: at
+ * every size of the head, growing that buffer must not lose it. */
+Test(routing, path_survives_a_head_of_any_size)
+{
+	fx_start(NULL);
+	char req[4096], pad[2048];
+	for (size_t n = 0; n < 1200; n += 7) {
+		memset(pad, 'a', n);
+		pad[n] = '\0';
+		snprintf(req, sizeof req,
+		         "GET /games/g%zu HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\n\r\n", n, pad);
+		char want[32];
+		snprintf(want, sizeof want, "g%zu", n);
+		expect_field(req, 200, "id", want);
+	}
+	fx_stop();
+}

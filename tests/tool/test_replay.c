@@ -11,30 +11,6 @@
 
 #include "tests/tool/tt.h"
 
-/* A game X (alice) wins on the middle row, as the game entity writes it:
- * the winning move and game.finished in one write. */
-static const char game[] =
-        "{\"type\":\"game.started\",\"version\":1,\"data\":{\"x\":\"alice\",\"o\":\"bob\"}}\n"
-        "{\"type\":\"game.moved\",\"version\":1,\"data\":{\"player\":\"alice\",\"cell\":4}}\n"
-        "{\"type\":\"game.moved\",\"version\":1,\"data\":{\"player\":\"bob\",\"cell\":0}}\n"
-        "{\"type\":\"game.moved\",\"version\":1,\"data\":{\"player\":\"alice\",\"cell\":2}}\n"
-        "{\"type\":\"game.moved\",\"version\":1,\"data\":{\"player\":\"bob\",\"cell\":6}}\n"
-        "{\"type\":\"game.moved\",\"version\":1,\"data\":{\"player\":\"alice\",\"cell\":3}}\n"
-        "{\"type\":\"game.moved\",\"version\":1,\"data\":{\"player\":\"bob\",\"cell\":8}}\n"
-        "{\"type\":\"game.moved\",\"version\":1,\"data\":{\"player\":\"alice\",\"cell\":5}}\n"
-        "{\"type\":\"game.finished\",\"version\":1,\"data\":{\"result\":\"X\",\"winner\":\"alice\"}"
-        "}"
-        "\n";
-
-/* The board after each event of `game`, as the type's print shows it. */
-static const char *const boards[] = {
-        " . | . | . \n . | . | . \n . | . | . \n", /* started */
-        " . | . | . \n . | X | . \n . | . | . \n", " O | . | . \n . | X | . \n . | . | . \n",
-        " O | . | X \n . | X | . \n . | . | . \n", " O | . | X \n . | X | . \n O | . | . \n",
-        " O | . | X \n X | X | . \n O | . | . \n", " O | . | X \n X | X | . \n O | . | O \n",
-        " O | . | X \n X | X | X \n O | . | O \n", " O | . | X \n X | X | X \n O | . | O \n",
-};
-
 static const char *entity(void)
 {
 	return tt_build("examples/tictactoe_game.so:tictactoe_game");
@@ -44,7 +20,7 @@ static const char *new_game(const tt_store_t *s)
 {
 	const char *pid = tt_pid("game");
 	tt_result_t r;
-	tt_skald(&r, game, "append", pid, "--expect", "0", "--store", s->uri, NULL);
+	tt_skald(&r, tt_game, "append", pid, "--expect", "0", "--store", s->uri, NULL);
 	tt_assert_code(&r, 0, s->name);
 	cr_assert_str_eq(r.out, "9\n");
 	tt_free(&r);
@@ -81,9 +57,10 @@ Test(replay, shows_the_board_after_every_move, .timeout = TT_TIMEOUT)
 			/* The event's line, then the board after it. */
 			const char *nl = strchr(b, '\n');
 			cr_assert_not_null(nl);
-			cr_assert(strncmp(nl + 1, boards[seq - 1], strlen(boards[seq - 1])) == 0,
+			cr_assert(strncmp(nl + 1, tt_boards[seq - 1], strlen(tt_boards[seq - 1])) ==
+			                  0,
 			          "%s: after seq %d want\n%s\ngot\n%s", s->name, seq,
-			          boards[seq - 1], b);
+			          tt_boards[seq - 1], b);
 		}
 		cr_assert_not_null(strstr(block(r.out, 9), "game.finished"));
 		tt_free(&r);
@@ -101,7 +78,7 @@ Test(replay, to_stops_at_a_seq_in_the_past, .timeout = TT_TIMEOUT)
 		cr_assert_not_null(block(r.out, 3), "%s", r.out);
 		cr_assert_null(strstr(r.out, "seq 4  "), "%s", r.out);
 		cr_assert_not_null(strstr(r.out, "stopped after seq 3"), "%s", r.out);
-		cr_assert_not_null(strstr(r.out, boards[2]), "%s", r.out);
+		cr_assert_not_null(strstr(r.out, tt_boards[2]), "%s", r.out);
 		tt_free(&r);
 	}
 }
@@ -122,7 +99,7 @@ Test(replay, json_gives_the_snapshot_and_the_printed_state, .timeout = TT_TIMEOU
 			cr_assert_eq(json_integer_value(json_object_get(ev, "seq")),
 			             (json_int_t)i + 1);
 			cr_assert_str_eq(json_string_value(json_object_get(l, "printed")),
-			                 boards[i]);
+			                 tt_boards[i]);
 		}
 		json_t *last = json_object_get(json_array_get(lines, 8), "state");
 		cr_assert_str_eq(json_string_value(json_object_get(last, "status")), "x_won");

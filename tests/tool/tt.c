@@ -16,7 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
+#include "skald/journal.h"
 #include "tests/tool/tt.h"
 
 static int64_t now_ms(void)
@@ -221,6 +225,17 @@ void tt_runv(tt_result_t *r, const char *input, char *const argv[])
 	collect(pid, in, input, out, err, r, TT_TIMEOUT * 1000 / 2, what);
 }
 
+int tt_argv_add(char **argv, int n, int max, va_list ap)
+{
+	const char *a;
+	while ((a = va_arg(ap, const char *)) != NULL) {
+		cr_assert_lt(n, max - 1, "too many arguments");
+		argv[n++] = (char *)a;
+	}
+	argv[n] = NULL;
+	return n;
+}
+
 void tt_skald(tt_result_t *r, const char *input, ...)
 {
 	char *argv[64];
@@ -228,13 +243,8 @@ void tt_skald(tt_result_t *r, const char *input, ...)
 	argv[n++] = (char *)tt_build("skald");
 	va_list ap;
 	va_start(ap, input);
-	const char *a;
-	while ((a = va_arg(ap, const char *)) != NULL) {
-		cr_assert_lt(n, 63);
-		argv[n++] = (char *)a;
-	}
+	tt_argv_add(argv, n, 64, ap);
 	va_end(ap);
-	argv[n] = NULL;
 	tt_runv(r, input, argv);
 }
 
@@ -391,3 +401,196 @@ void tt_db_drop(tt_db_t *db)
 	 * throwaway, and dropping one needs a driver call the tool does not
 	 * have. */
 }
+
+/* ------------------------------------------------------------------------ */
+/* Snapshots                                                                 */
+
+typedef struct {
+	skald_journal_t *j;
+	int status, done;
+} snap_call_t;
+
+static void on_snap_saved(skald_journal_t *j, int status, void *arg)
+{
+	snap_call_t *c = arg;
+	c->status = status;
+	c->done = 1;
+	skald_journal_close(j, NULL, NULL);
+}
+
+void tt_snapshot_save(const char *uri, const char *pid, uint64_t seq, int version, const char *data,
+                      int64_t timestamp)
+{
+	uv_loop_t loop;
+	cr_assert_eq(uv_loop_init(&loop), 0);
+	skald_journal_t *j;
+	cr_assert_eq(skald_journal_open(&loop, uri, &j), 0, "%s", skald_journal_open_errmsg());
+	json_error_t err;
+	json_t *d = json_loads(data, 0, &err);
+	cr_assert_not_null(d, "snapshot data: %s", err.text);
+	skald_snapshot_t snap = {.persistence_id = pid,
+	                         .seq = seq,
+	                         .version = version,
+	                         .data = d,
+	                         .timestamp = timestamp};
+	snap_call_t c = {.j = j};
+	cr_assert_eq(skald_journal_snapshot_save(j, &snap, on_snap_saved, &c), 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	cr_assert(c.done);
+	cr_assert_eq(c.status, 0, "saving a snapshot: %s", skald_strerror(c.status));
+	json_decref(d);
+	cr_assert_eq(uv_loop_close(&loop), 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* skald web                                                                 */
+
+void tt_web_start(tt_web_t *w, ...)
+{
+	char *argv[64];
+	int n = 0;
+	argv[n++] = (char *)tt_build("skald");
+	argv[n++] = "web";
+	va_list ap;
+	va_start(ap, w);
+	n = tt_argv_add(argv, n, 61, ap);
+	va_end(ap);
+	argv[n++] = "--listen";
+	argv[n++] = "127.0.0.1:0";
+	argv[n] = NULL;
+	tt_spawn(&w->proc, argv);
+	char line[1024];
+	tt_read_line(&w->proc, line, sizeof line, 60000);
+	const char *p = strstr(line, "http://127.0.0.1:");
+	cr_assert_not_null(p, "skald web printed \"%s\"", line);
+	w->port = atoi(p + strlen("http://127.0.0.1:"));
+	cr_assert_gt(w->port, 0, "%s", line);
+}
+
+void tt_web_stop(tt_web_t *w)
+{
+	kill(w->proc.pid, SIGTERM);
+	tt_result_t r;
+	tt_finish(&w->proc, &r, 60000);
+	tt_assert_code(&r, 0, "skald web after SIGTERM");
+	tt_free(&r);
+}
+
+int tt_http_open(int port, const char *target, const char *headers)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0, "connect: %s",
+	             strerror(errno));
+	char req[4096];
+	int len = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n%s\r\n", target,
+	                   headers ? headers : "");
+	cr_assert_eq(write(fd, req, (size_t)len), len);
+	return fd;
+}
+
+/* Reads from fd into b until want is in it (NULL: until the end). */
+static void read_until(int fd, buf_t *b, const char *want)
+{
+	int64_t deadline = now_ms() + TT_TIMEOUT * 1000 / 2;
+	while (want == NULL || strstr(b->p, want) == NULL) {
+		struct pollfd pfd = {fd, POLLIN, 0};
+		int64_t wait = deadline - now_ms();
+		cr_assert_gt(wait, 0, "no complete answer; got %.2000s", b->p);
+		if (poll(&pfd, 1, (int)wait) <= 0)
+			continue;
+		char chunk[8192];
+		ssize_t n = read(fd, chunk, sizeof chunk);
+		if (n == 0) {
+			cr_assert_null(want, "the answer ended before \"%s\": %.2000s", want, b->p);
+			break;
+		}
+		cr_assert_gt(n, 0, "reading the answer: %s", strerror(errno));
+		buf_add(b, chunk, (size_t)n);
+	}
+}
+
+void tt_http_head(int fd)
+{
+	buf_t b = {0};
+	buf_add(&b, "", 0);
+	/* Byte by byte would be exact; the head of a stream comes alone,
+	 * before any event line, so reading up to its end takes only it. */
+	read_until(fd, &b, "\r\n\r\n");
+	cr_assert(strncmp(b.p, "HTTP/1.", 7) == 0, "not HTTP: %.200s", b.p);
+	free(b.p);
+}
+
+void tt_http_finish(tt_http_t *r, int fd)
+{
+	buf_t b = {0};
+	buf_add(&b, "", 0);
+	read_until(fd, &b, NULL);
+	close(fd);
+	char *body = strstr(b.p, "\r\n\r\n");
+	if (sscanf(b.p, "HTTP/1.%*d %d", &r->status) != 1 || body == NULL) {
+		/* The head was read by tt_http_head: all of this is body. */
+		r->status = 0;
+		r->body = b.p;
+		return;
+	}
+	r->body = strdup(body + 4);
+	free(b.p);
+}
+
+void tt_http_get(tt_http_t *r, int port, const char *target, const char *headers)
+{
+	tt_http_finish(r, tt_http_open(port, target, headers));
+	cr_assert_neq(r->status, 0, "GET %s: not HTTP: %.200s", target, r->body);
+}
+
+json_t *tt_http_json(int port, const char *target, int status)
+{
+	tt_http_t r;
+	tt_http_get(&r, port, target, NULL);
+	cr_assert_eq(r.status, status, "GET %s: status %d, want %d: %s", target, r.status, status,
+	             r.body);
+	json_error_t err;
+	json_t *v = json_loads(r.body, 0, &err);
+	cr_assert_not_null(v, "GET %s: not JSON (%s): %.400s", target, err.text, r.body);
+	free(r.body);
+	return v;
+}
+
+void tt_assert_error(json_t *v, const char *want, const char *ctx)
+{
+	const char *code = json_string_value(json_object_get(v, "code"));
+	const char *msg = json_string_value(json_object_get(v, "error"));
+	cr_assert(code != NULL && strcmp(code, want) == 0, "%s: code %s, want %s", ctx,
+	          code ? code : "(none)", want);
+	cr_assert(msg != NULL && *msg, "%s: no message", ctx);
+}
+
+/* ------------------------------------------------------------------------ */
+/* A game                                                                    */
+
+/* A game X (alice) wins on the middle row, as the game entity writes it:
+ * the winning move and game.finished in one write. */
+const char tt_game[] =
+        "{\"type\":\"game.started\",\"version\":1,\"data\":{\"x\":\"alice\",\"o\":\"bob\"}}\n"
+        "{\"type\":\"game.moved\",\"version\":1,\"data\":{\"player\":\"alice\",\"cell\":4}}\n"
+        "{\"type\":\"game.moved\",\"version\":1,\"data\":{\"player\":\"bob\",\"cell\":0}}\n"
+        "{\"type\":\"game.moved\",\"version\":1,\"data\":{\"player\":\"alice\",\"cell\":2}}\n"
+        "{\"type\":\"game.moved\",\"version\":1,\"data\":{\"player\":\"bob\",\"cell\":6}}\n"
+        "{\"type\":\"game.moved\",\"version\":1,\"data\":{\"player\":\"alice\",\"cell\":3}}\n"
+        "{\"type\":\"game.moved\",\"version\":1,\"data\":{\"player\":\"bob\",\"cell\":8}}\n"
+        "{\"type\":\"game.moved\",\"version\":1,\"data\":{\"player\":\"alice\",\"cell\":5}}\n"
+        "{\"type\":\"game.finished\",\"version\":1,\"data\":{\"result\":\"X\",\"winner\":\"alice\"}"
+        "}"
+        "\n";
+
+/* The board after each event of tt_game, as the type's print shows it. */
+const char *const tt_boards[9] = {
+        " . | . | . \n . | . | . \n . | . | . \n", /* started */
+        " . | . | . \n . | X | . \n . | . | . \n", " O | . | . \n . | X | . \n . | . | . \n",
+        " O | . | X \n . | X | . \n . | . | . \n", " O | . | X \n . | X | . \n O | . | . \n",
+        " O | . | X \n X | X | . \n O | . | . \n", " O | . | X \n X | X | . \n O | . | O \n",
+        " O | . | X \n X | X | X \n O | . | O \n", " O | . | X \n X | X | X \n O | . | O \n",
+};

@@ -21,7 +21,9 @@
 
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define TT_TIMEOUT 300
@@ -66,6 +68,10 @@ void tt_free(tt_result_t *r);
  * signal). */
 void tt_runv(tt_result_t *r, const char *input, char *const argv[]);
 
+/* Adds the strings of ap, up to NULL, to argv[n..] (room for max
+ * pointers, the NULL that ends argv included). Returns the new n. */
+int tt_argv_add(char **argv, int n, int max, va_list ap);
+
 /* Runs build/skald with the arguments that follow, up to NULL. */
 void tt_skald(tt_result_t *r, const char *input, ...);
 
@@ -85,6 +91,58 @@ void tt_finish(tt_proc_t *p, tt_result_t *r, int timeout_ms);
 /* The lines of text as JSON values: asserts that each parses. Returns an
  * array (owned). */
 json_t *tt_json_lines(const char *text);
+
+/* Saves a snapshot of pid at seq with data (JSON text), version and
+ * timestamp (ms since the epoch) into the journal at uri, through the
+ * journal API: the tool itself never writes snapshots. */
+void tt_snapshot_save(const char *uri, const char *pid, uint64_t seq, int version, const char *data,
+                      int64_t timestamp);
+
+/* `skald web` running in the background. */
+typedef struct tt_web_s {
+	tt_proc_t proc;
+	int port;
+} tt_web_t;
+
+/* Starts build/skald web with the arguments that follow (up to NULL),
+ * adding --listen 127.0.0.1:0, and reads the port from the line it prints. */
+void tt_web_start(tt_web_t *w, ...);
+
+/* Stops it with SIGTERM and asserts that it exits with 0. */
+void tt_web_stop(tt_web_t *w);
+
+/* An HTTP answer: status, and the body (NUL-terminated; owned). */
+typedef struct tt_http_s {
+	int status;
+	char *body;
+} tt_http_t;
+
+/* GET target (e.g. "/api/ids?limit=2") from the server on port, over
+ * HTTP/1.0 (the body ends when the server closes), with the extra header
+ * lines in headers (each ending in CRLF; NULL: none). */
+void tt_http_get(tt_http_t *r, int port, const char *target, const char *headers);
+
+/* The parts of tt_http_get, for a stream: tt_http_open sends the request
+ * and returns the socket, tt_http_head reads the head of the answer (and
+ * asserts it is HTTP), tt_http_finish reads the rest to the end and closes
+ * the socket (status 0 when tt_http_head took the head). */
+int tt_http_open(int port, const char *target, const char *headers);
+void tt_http_head(int fd);
+void tt_http_finish(tt_http_t *r, int fd);
+
+/* As tt_http_get, and asserts status and a JSON body, which it returns
+ * (owned). */
+json_t *tt_http_json(int port, const char *target, int status);
+
+/* Asserts that the JSON error v has the code want (and a message). */
+void tt_assert_error(json_t *v, const char *want, const char *ctx);
+
+/* A game of tic-tac-toe as `skald append` takes it: X (alice) wins on the
+ * middle row in 9 events (the winning move and game.finished in one write,
+ * as the game entity writes them), and the board after each event as the
+ * type's print shows it. */
+extern const char tt_game[];
+extern const char *const tt_boards[9];
 
 /* Asserts r exited with code, showing its stderr when it did not. */
 #define tt_assert_code(r, want, ctx)                                                               \
