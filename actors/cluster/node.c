@@ -23,11 +23,11 @@
 #include "actors/remote/remote_int.h"
 #include "skald/cluster.h"
 
-#define WHY_MAX        192
+#define WHY_MAX         192
 #define MAX_SUBSCRIBERS 1024
-#define MAX_RESETS     64
-#define DNS_RETRY_MS   500
-#define DNS_RETRY_MAX  5000
+#define MAX_RESETS      64
+#define DNS_RETRY_MS    500
+#define DNS_RETRY_MAX   5000
 
 typedef struct seed_s {
 	char spec[SKALD__CL_ADDR_MAX + 1]; /* as configured */
@@ -63,7 +63,7 @@ typedef struct binding_s {
 	int gai_busy;
 	size_t dns_next;
 	unsigned dns_delay;
-	int joined; /* skald__cl_join called */
+	int joined;  /* skald__cl_join called */
 	int handles; /* open handles and requests; freed at 0 once closing */
 	int closing;
 	int in_logic, draining;
@@ -234,7 +234,8 @@ static void handle_event(binding_t *b, const pending_ev_t *p)
 	const char *who = ev.self ? "this node" : "member";
 	SKALD_LOG(p->ev == SKALD__CL_EV_DOWN || p->ev == SKALD__CL_EV_REFUSED ? SKALD_LOG_WARN
 	                                                                      : SKALD_LOG_INFO,
-	          "cluster: %s %016llx at %s: %s", who, (unsigned long long)p->rec.node, p->rec.addr,
+	          "cluster: %s %016llx at %s: %s", who, (unsigned long long)p->rec.node,
+	          p->rec.addr,
 	          p->ev == SKALD__CL_EV_UP            ? "up"
 	          : p->ev == SKALD__CL_EV_UNREACHABLE ? "unreachable"
 	          : p->ev == SKALD__CL_EV_REACHABLE   ? "reachable"
@@ -539,10 +540,12 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 			for (struct addrinfo *a = res; a != NULL; a = a->ai_next) {
 				char host[46], addr[SKALD__CL_ADDR_MAX + 1];
 				if (a->ai_family == AF_INET) {
-					uv_ip4_name((struct sockaddr_in *)a->ai_addr, host, sizeof host);
+					uv_ip4_name((struct sockaddr_in *)a->ai_addr, host,
+					            sizeof host);
 					snprintf(addr, sizeof addr, "tcp://%s:%s", host, s->port);
 				} else if (a->ai_family == AF_INET6) {
-					uv_ip6_name((struct sockaddr_in6 *)a->ai_addr, host, sizeof host);
+					uv_ip6_name((struct sockaddr_in6 *)a->ai_addr, host,
+					            sizeof host);
 					snprintf(addr, sizeof addr, "tcp://[%s]:%s", host, s->port);
 				} else {
 					continue;

@@ -249,7 +249,7 @@ static void refused_hook(skald__conn_t *c, int reason, const char *why, int by_p
 	if (reason != SKALD_EAUTH && reason != SKALD_ECLUSTER && reason != SKALD_EVERSION &&
 	    reason != SKALD_ENODEDOWN)
 		return;
-	const char *addr = c->target != NULL ? c->target->addr
+	const char *addr = c->target != NULL                  ? c->target->addr
 	                   : c->got_hello && c->hello.addr[0] ? c->hello.addr
 	                                                      : c->addr;
 	net->hooks->refused(net->hooks_ctx, addr, c->got_hello ? c->hello.node : 0, reason, why,

@@ -328,7 +328,8 @@ static void advertise(skald__net_t *net, const char *addr, int port)
 		return;
 	const char *host = addr + 6; /* skald__net_parse_addr checked "tcp://" */
 	size_t hl = (size_t)(strrchr(host, ':') - host);
-	if ((hl == 7 && strncmp(host, "0.0.0.0", 7) == 0) || (hl == 4 && strncmp(host, "[::]", 4) == 0))
+	if ((hl == 7 && strncmp(host, "0.0.0.0", 7) == 0) ||
+	    (hl == 4 && strncmp(host, "[::]", 4) == 0))
 		return;
 	snprintf(net->advertised, sizeof net->advertised, "tcp://%.*s:%d", (int)hl, host, port);
 }
@@ -798,8 +799,8 @@ int skald__net_call(skald__net_t *net, void (*fn)(skald__net_t *net, void *arg),
 
 #define MAX_PENDING 64u
 
-void skald__net_cluster_send(skald__net_t *net, uint64_t node, const char *addr,
-                             const uint8_t *buf, size_t len)
+void skald__net_cluster_send(skald__net_t *net, uint64_t node, const char *addr, const uint8_t *buf,
+                             size_t len)
 {
 	if (net->stopping || net->isolated || SKALD_WIRE_HEADER + len > net->max_frame)
 		return;

@@ -100,8 +100,8 @@ struct skald__target_s {
 	 * frame needs it, never retried on a timer. A skald_connect of the
 	 * same address clears it. */
 	bool on_demand;
-	uint64_t expect;          /* the node the cluster expects there, or 0 */
-	skald__cmd_t *pending;    /* CLUSTER frames waiting for the handshake */
+	uint64_t expect;       /* the node the cluster expects there, or 0 */
+	skald__cmd_t *pending; /* CLUSTER frames waiting for the handshake */
 	skald__cmd_t *pending_tail;
 	unsigned npending;
 };
@@ -223,8 +223,8 @@ int skald__net_call(skald__net_t *net, void (*fn)(skald__net_t *net, void *arg),
 /* Sends a CLUSTER frame to node (0: unknown) by its connection, or else
  * connects to addr on demand and sends once authenticated (up to 64
  * frames wait; more are dropped). Best effort: nothing is reported. */
-void skald__net_cluster_send(skald__net_t *net, uint64_t node, const char *addr,
-                             const uint8_t *buf, size_t len);
+void skald__net_cluster_send(skald__net_t *net, uint64_t node, const char *addr, const uint8_t *buf,
+                             size_t len);
 /* From now on, node's connections carry only CLUSTER frames and it is
  * never reported up; with close_now, its connection is closed (its
  * watchers get SKALD_ENODEDOWN at once). */

@@ -117,12 +117,12 @@ typedef enum {
 } skald_member_status_t;
 
 typedef struct skald_member_s {
-	uint64_t node;       /* node id: the `node` of its actors' references */
-	uint32_t up_number;  /* order of admission (0 while joining); age order
-	                      * is (up_number, node) ascending */
+	uint64_t node;      /* node id: the `node` of its actors' references */
+	uint32_t up_number; /* order of admission (0 while joining); age order
+	                     * is (up_number, node) ascending */
 	skald_member_status_t status;
-	int reachable;       /* 0 while some member's probes of it fail */
-	char addr[64];       /* where it listens */
+	int reachable; /* 0 while some member's probes of it fail */
+	char addr[64]; /* where it listens */
 } skald_member_t;
 
 /* Returns the name of status ("up", "down", ...); static. */
@@ -166,9 +166,9 @@ typedef struct skald_member_event_s {
 	/* The member concerned (not CURRENT). For REFUSED: the other node, as
 	 * far as it is known (node 0 if its HELLO never came). */
 	skald_member_t member;
-	int self;   /* 1: the member is this node (DOWN about itself: this node
-	             * was downed and must restart to rejoin) */
-	int reason; /* DOWN, REFUSED: why (SKALD_ENODEDOWN, SKALD_EAUTH, ...) */
+	int self;      /* 1: the member is this node (DOWN about itself: this node
+	                * was downed and must restart to rejoin) */
+	int reason;    /* DOWN, REFUSED: why (SKALD_ENODEDOWN, SKALD_EAUTH, ...) */
 	char why[192]; /* REFUSED: a sentence; otherwise "" */
 	/* CURRENT: every member this node knows that is neither down nor
 	 * removed, up ones oldest first, then joining or leaving ones. Owned
