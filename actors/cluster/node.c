@@ -79,6 +79,7 @@ typedef struct binding_s {
 	skald_member_t me;
 	skald_member_t *up; /* age order */
 	size_t nup;
+	_Atomic uint64_t msgs_sent, bytes_sent, msgs_received, bytes_received;
 	int final_err; /* this node can never be up again: its reason */
 	char final_why[WHY_MAX];
 } binding_t;
@@ -331,6 +332,8 @@ static void timer_cb(uv_timer_t *t)
 static void on_send(void *ctx, uint64_t node, const char *addr, const uint8_t *buf, size_t len)
 {
 	binding_t *b = ctx;
+	atomic_fetch_add(&b->msgs_sent, 1);
+	atomic_fetch_add(&b->bytes_sent, SKALD_WIRE_HEADER + len);
 	skald__net_cluster_send(b->net, node, addr, buf, len);
 }
 
@@ -379,6 +382,8 @@ static void hook_frame(void *ctx, uint64_t node, const char *from_addr, const ui
 {
 	binding_t *b = ctx;
 	const char *why = NULL;
+	atomic_fetch_add(&b->msgs_received, 1);
+	atomic_fetch_add(&b->bytes_received, SKALD_WIRE_HEADER + len);
 	b->in_logic = 1;
 	int rc = skald__cl_receive(b->cl, from_addr[0] ? from_addr : NULL, buf, len, now_of(b),
 	                           &why);
@@ -900,4 +905,16 @@ int skald_cluster_subscribe(skald_actor_t *self)
 int skald_cluster_unsubscribe(skald_actor_t *self)
 {
 	return subscription(self, 0);
+}
+
+int skald_cluster_stats(skald_system_t *sys, skald_cluster_stats_t *out)
+{
+	binding_t *b = binding_of(sys);
+	if (b == NULL || out == NULL)
+		return SKALD_EINVAL;
+	out->msgs_sent = atomic_load(&b->msgs_sent);
+	out->bytes_sent = atomic_load(&b->bytes_sent);
+	out->msgs_received = atomic_load(&b->msgs_received);
+	out->bytes_received = atomic_load(&b->bytes_received);
+	return 0;
 }

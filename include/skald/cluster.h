@@ -143,6 +143,17 @@ int skald_cluster_members(skald_system_t *sys, skald_member_t *out, size_t cap, 
  * Errors: SKALD_EINVAL (cluster not started, NULL out). */
 int skald_cluster_self(skald_system_t *sys, skald_member_t *out);
 
+typedef struct skald_cluster_stats_s {
+	/* Membership messages of this node since it started, and their bytes
+	 * on the wire (the 40-byte frame header included). */
+	uint64_t msgs_sent, bytes_sent;
+	uint64_t msgs_received, bytes_received;
+} skald_cluster_stats_t;
+
+/* Copies the counters of this node's membership protocol. Errors:
+ * SKALD_EINVAL (cluster not started, NULL out). */
+int skald_cluster_stats(skald_system_t *sys, skald_cluster_stats_t *out);
+
 /* ------------------------------------------------------------------------ */
 /* Member events                                                             */
 

@@ -135,6 +135,10 @@ static void command(skald_system_t *sys, char *line)
 		for (size_t i = 0; i < n && i < PROC_MAX_MEMBERS; i++)
 			k += snprintf(out + k, sizeof out - (size_t)k, " %" PRIx64, m[i].node);
 		dprintf(rep_fd, "%s\n", out);
+	} else if (strcmp(line, "stats") == 0) {
+		skald_cluster_stats_t st = {0};
+		skald_cluster_stats(sys, &st);
+		dprintf(rep_fd, "stats %" PRIu64 " %" PRIu64 "\n", st.bytes_sent, st.msgs_sent);
 	} else if (sscanf(line, "watch %llx %u %u", &node, &actor, &inc) == 3) {
 		skald_ref_t *r = malloc(sizeof *r);
 		*r = (skald_ref_t){node, actor, inc};
@@ -369,6 +373,10 @@ static void parse_line(proc_t *p, char *line)
 	} else if (sscanf(line, "watching %d", &rc) == 1) {
 		p->watching = true;
 		p->watch_rc = rc;
+	} else if (sscanf(line, "stats %llu %llu", &node, &at) == 2) {
+		p->counted = true;
+		p->bytes_sent = node;
+		p->msgs_sent = at;
 	} else if (sscanf(line, "watchdown %d", &rc) == 1) {
 		p->watch_down = true;
 		p->watch_reason = rc;

@@ -26,7 +26,7 @@
 
 #include "skald/skald.h"
 
-#define PROC_MAX_NODES   8
+#define PROC_MAX_NODES   64
 #define PROC_MAX_EVENTS  512
 #define PROC_MAX_MEMBERS 16
 #define PROC_SECRET      "cluster-tests-shared-secret"
@@ -78,6 +78,8 @@ typedef struct proc_s {
 	int watch_rc;
 	bool watch_down;
 	int watch_reason;
+	bool counted; /* the last "stats" answer: */
+	uint64_t bytes_sent, msgs_sent;
 	char buf[16384];
 	size_t len;
 } proc_t;
@@ -86,7 +88,8 @@ typedef struct proc_s {
 proc_t *proc_start(const proc_opts_t *o);
 /* Reads every member's reports that have arrived. */
 void proc_pump(void);
-/* Sends a command line ("leave", "members", "watch N A I", "ask N A I"). */
+/* Sends a command line ("leave", "members", "stats", "watch N A I",
+ * "ask N A I"). */
 int proc_cmd(proc_t *p, const char *line);
 /* Sends sig; SIGKILL also reaps. */
 void proc_signal(proc_t *p, int sig);
