@@ -397,13 +397,19 @@ static void hook_frame(void *ctx, uint64_t node, const char *from_addr, const ui
 static void hook_lost(void *ctx, uint64_t node, const char *addr, int reason)
 {
 	binding_t *b = ctx;
+	/* While joining, a seed that cannot be reached is what the caller of
+	 * skald_cluster_wait() needs to hear. */
 	seed_t *s = skald__cl_self(b->cl)->up_number == 0 ? seed_of(b, addr) : NULL;
-	if (s != NULL && reason == UV_ECONNREFUSED) {
+	if (s != NULL) {
 		char why[WHY_MAX];
 		snprintf(why, sizeof why, "seed %s: %s", addr, uv_strerror(reason));
 		seed_failed(b, s, reason, 0, why);
 	}
-	if (node != 0 && node != b->self && b->nresets < MAX_RESETS)
+	/* Only a reset or a refusal is the sign of a dead process; a connect
+	 * that times out may be a slow network, which the probes judge. */
+	int reset = reason == UV_EOF || reason == UV_ECONNRESET || reason == UV_ECONNREFUSED ||
+	            reason == UV_EPIPE || reason == UV_ECONNABORTED;
+	if (reset && node != 0 && node != b->self && b->nresets < MAX_RESETS)
 		b->resets[b->nresets++] = node;
 	after(b);
 }

@@ -93,8 +93,11 @@ void skald__conn_close(skald__conn_t *c, int reason, const char *why)
 		SKALD_LOG(SKALD_LOG_DEBUG, "connection to %s closed: %s", c->addr, why);
 	/* What the cluster's failure detector hears: the peer's end went away
 	 * (a dead process on a live host), or its host refused a connect. */
-	bool lost = reason == UV_EOF || reason == UV_ECONNRESET || reason == UV_ECONNREFUSED ||
-	            reason == UV_EPIPE || reason == UV_ECONNABORTED;
+	bool lost =
+	        reason == UV_EOF || reason == UV_ECONNRESET || reason == UV_ECONNREFUSED ||
+	        reason == UV_EPIPE || reason == UV_ECONNABORTED ||
+	        /* any failed connect (libuv's codes lie above -4096) */
+	        (c->target != NULL && !was_active && !c->got_hello && reason < 0 && reason > -4096);
 	uint64_t lost_node = 0;
 	if (c->peer != NULL && c->peer->conn == c) {
 		lost_node = c->peer->node;
@@ -104,7 +107,7 @@ void skald__conn_close(skald__conn_t *c, int reason, const char *why)
 			skald__net_peer_down(net, c->peer,
 			                     reason == SKALD_ESTOPPING ? reason : SKALD_ENODEDOWN);
 	} else if (c->target != NULL && !was_active) {
-		lost_node = c->target->node ? c->target->node : c->target->expect;
+		lost_node = c->target->expect ? c->target->expect : c->target->node;
 	}
 	free_frames(c, c->wq_head);
 	c->wq_head = c->wq_tail = NULL;

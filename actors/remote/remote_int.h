@@ -190,7 +190,7 @@ typedef struct skald__net_hooks_s {
 	/* The connection to `node` was lost through the peer (EOF, reset), or
 	 * a connect to addr, where `node` was expected (0: unknown), failed;
 	 * reason is the libuv code (UV_ECONNREFUSED for a host that has no
-	 * listener). addr may be NULL for a connection the peer opened. */
+	 * listener, UV_ETIMEDOUT, UV_EHOSTUNREACH...). addr may be NULL for a connection the peer opened. */
 	void (*lost)(void *ctx, uint64_t node, const char *addr, int reason);
 	/* A handshake at addr failed: refused by the peer (by_peer = 1) or by
 	 * this node (0); node is the peer's id if its HELLO came, else 0; why

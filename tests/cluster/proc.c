@@ -141,10 +141,13 @@ static void command(skald_system_t *sys, char *line)
 		dprintf(rep_fd, "stats %" PRIu64 " %" PRIu64 "\n", st.bytes_sent, st.msgs_sent);
 	} else if (sscanf(line, "watch %llx %u %u", &node, &actor, &inc) == 3) {
 		skald_ref_t *r = malloc(sizeof *r);
-		*r = (skald_ref_t){node, actor, inc};
+		if (r != NULL)
+			*r = (skald_ref_t){node, actor, inc};
 		skald_ref_t w;
-		if (skald_spawn(sys, &watcher_behavior, r, NULL, &w) < 0)
+		if (r == NULL || skald_spawn(sys, &watcher_behavior, r, NULL, &w) < 0) {
+			free(r);
 			dprintf(rep_fd, "watching %d\n", SKALD_ENOMEM);
+		}
 	} else if (sscanf(line, "ask %llx %u %u", &node, &actor, &inc) == 3) {
 		uint32_t type;
 		void *reply;
