@@ -56,7 +56,8 @@ void *skald__transport_ctx(const skald_system_t *sys, const skald__transport_t *
 
 /*
  * Places def, a layer's built-in message type, at id, one of the ids below
- * SKALD__TYPE_FIRST_USER that its public header promises (SKALD_TYPE_NODE).
+ * SKALD__TYPE_FIRST_USER that its public header promises (SKALD_TYPE_NODE,
+ * SKALD_TYPE_MEMBER).
  * Installing the same definition again is a no-op. Safe from any thread.
  * Errors: SKALD_EINVAL (id not reserved, or def without a name),
  * SKALD_ETYPEEXISTS (another definition holds id, or def's name is taken).

@@ -105,19 +105,31 @@ static void tell(skald__cl_t *cl, skald__cl_member_t *m)
 
 /*
  * The downing rule applied to this view. Members downed within the last
- * timeout still count, as unreachable: downs are decided one by one, and
- * without this a side that made one early decision would measure the next
- * against a smaller cluster and keep finding itself a majority.
+ * timeout, during the episode still being decided, count as unreachable:
+ * downs are decided one by one, and without this a side that made one
+ * early decision would measure the next against a smaller cluster and keep
+ * finding itself a majority. The episode began when the oldest suspicion
+ * still open here was raised; a down before that belongs to an episode
+ * already settled. Without that limit, a member that crashes again and
+ * again (a crash loop) would pile up recent downs until the healthy
+ * members found themselves a minority and downed themselves.
  */
 static int may_stay(const skald__cl_t *cl, uint64_t now)
 {
 	size_t total = 0, reachable = 0;
+	uint64_t episode = CL_NEVER;
+	for (size_t i = 0; i < cl->n; i++) {
+		const skald__cl_member_t *m = &cl->members[i];
+		if (!(m->rec.state & SKALD__CL_TERMINAL) && (m->rec.state & SKALD__CL_SUSPECT) &&
+		    m->since < episode)
+			episode = m->since;
+	}
 	for (size_t i = 0; i < cl->n; i++) {
 		const skald__cl_member_t *m = &cl->members[i];
 		if (m->rec.state & SKALD__CL_REMOVED)
 			continue;
 		if (m->rec.state & SKALD__CL_DOWN) {
-			total += now - m->since < cl->cfg.timeout_ms;
+			total += now - m->since < cl->cfg.timeout_ms && m->since >= episode;
 			continue;
 		}
 		total++;

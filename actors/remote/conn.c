@@ -56,7 +56,7 @@ static void retry_cb(uv_timer_t *h)
 
 static void schedule_retry(skald__target_t *t)
 {
-	if (t->net->stopping)
+	if (t->net->stopping || t->on_demand)
 		return;
 	uv_timer_start(&t->retry, retry_cb, t->backoff_ms, 0);
 	t->backoff_ms = t->backoff_ms * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : t->backoff_ms * 2;
@@ -91,18 +91,43 @@ void skald__conn_close(skald__conn_t *c, int reason, const char *why)
 		          c->got_hello ? c->hello.name : "?", why);
 	else
 		SKALD_LOG(SKALD_LOG_DEBUG, "connection to %s closed: %s", c->addr, why);
-	if (c->peer != NULL && c->peer->conn == c)
-		skald__net_peer_down(net, c->peer,
-		                     reason == SKALD_ESTOPPING ? reason : SKALD_ENODEDOWN);
+	/* What the cluster's failure detector hears: the peer's end went away
+	 * (a dead process on a live host), or its host refused a connect. */
+	bool lost =
+	        reason == UV_EOF || reason == UV_ECONNRESET || reason == UV_ECONNREFUSED ||
+	        reason == UV_EPIPE || reason == UV_ECONNABORTED ||
+	        /* any failed connect (libuv's codes lie above -4096) */
+	        (c->target != NULL && !was_active && !c->got_hello && reason < 0 && reason > -4096);
+	uint64_t lost_node = 0;
+	if (c->peer != NULL && c->peer->conn == c) {
+		lost_node = c->peer->node;
+		if (c->banned)
+			c->peer->conn = NULL; /* it was never reported up */
+		else
+			skald__net_peer_down(net, c->peer,
+			                     reason == SKALD_ESTOPPING ? reason : SKALD_ENODEDOWN);
+	} else if (c->target != NULL && !was_active) {
+		lost_node = c->target->expect ? c->target->expect : c->target->node;
+	}
 	free_frames(c, c->wq_head);
 	c->wq_head = c->wq_tail = NULL;
 	/* Frames of a write under way are freed by its callback. */
+	char target_addr[64] = "";
 	if (c->target != NULL) {
 		skald__target_t *t = c->target;
 		t->conn = NULL;
 		c->target = NULL;
+		snprintf(target_addr, sizeof target_addr, "%s", t->addr);
+		/* Waiting CLUSTER frames are best effort: the protocol resends. */
+		free_frames(c, t->pending);
+		t->pending = t->pending_tail = NULL;
+		t->npending = 0;
 		schedule_retry(t);
 	}
+	if (lost && !net->stopping && net->hooks != NULL && net->hooks->lost != NULL &&
+	    (lost_node != 0 || target_addr[0] != '\0'))
+		net->hooks->lost(net->hooks_ctx, lost_node, target_addr[0] ? target_addr : NULL,
+		                 reason);
 	uv_close((uv_handle_t *)&c->tcp, conn_free_cb);
 }
 
@@ -216,6 +241,24 @@ static void send_now(skald__conn_t *c, skald__cmd_t *f)
 	skald__conn_flush_dirty(c->net);
 }
 
+/* A handshake that fails for a reason an operator must hear of (secret,
+ * cluster name, version, a downed node) is told to the cluster layer, so
+ * that its API and its subscribers can say why. */
+static void refused_hook(skald__conn_t *c, int reason, const char *why, int by_peer)
+{
+	skald__net_t *net = c->net;
+	if (c->state != CONN_HANDSHAKE || net->hooks == NULL || net->hooks->refused == NULL)
+		return;
+	if (reason != SKALD_EAUTH && reason != SKALD_ECLUSTER && reason != SKALD_EVERSION &&
+	    reason != SKALD_ENODEDOWN)
+		return;
+	const char *addr = c->target != NULL                  ? c->target->addr
+	                   : c->got_hello && c->hello.addr[0] ? c->hello.addr
+	                                                      : c->addr;
+	net->hooks->refused(net->hooks_ctx, addr, c->got_hello ? c->hello.node : 0, reason, why,
+	                    by_peer);
+}
+
 /* Tells the peer why, then closes: reading stops at once, and the close
  * waits until the REFUSE frame (and what was queued before it, such as our
  * AUTH) is written, so the peer can log the reason. */
@@ -232,6 +275,7 @@ static void refuse(skald__conn_t *c, int reason, const char *why)
 	c->refused = true;
 	c->refuse_reason = reason;
 	snprintf(c->refuse_why, sizeof c->refuse_why, "%s", why);
+	refused_hook(c, reason, why, 0);
 	uv_read_stop((uv_stream_t *)&c->tcp);
 	skald__conn_queue(c, f);
 	skald__conn_flush_dirty(c->net);
@@ -250,6 +294,7 @@ static void send_hello(skald__conn_t *c)
 	memcpy(h.nonce, c->nonce, SKALD_WIRE_NONCE);
 	snprintf(h.name, sizeof h.name, "%s", net->sys->name);
 	snprintf(h.cluster, sizeof h.cluster, "%s", net->cluster);
+	snprintf(h.addr, sizeof h.addr, "%s", net->advertised);
 	uint8_t buf[SKALD_WIRE_HELLO_MAX];
 	size_t n = skald__wire_hello_encode(buf, &h);
 	send_now(c, skald__frame_new(SKALD_WIRE_HELLO, SKALD_REF_NULL, SKALD_REF_NULL, 0, 0, 0, buf,
@@ -288,7 +333,24 @@ static void activate(skald__conn_t *c)
 		uint64_t low = net->sys->node < p->node ? net->sys->node : p->node;
 		bool mine_wins = (c->initiator ? net->sys->node : p->node) == low;
 		if (!mine_wins) {
+			skald__target_t *t = c->target;
+			if (t != NULL && p->conn->state == CONN_ACTIVE) {
+				/* What waited for this connection goes on the one
+				 * that stays. */
+				while (t->pending != NULL) {
+					skald__cmd_t *f = t->pending;
+					t->pending = f->next;
+					skald__conn_queue(p->conn, f);
+				}
+				t->pending_tail = NULL;
+				t->npending = 0;
+				uv_mutex_lock(&net->mlock);
+				t->node = p->node;
+				uv_mutex_unlock(&net->mlock);
+			}
 			skald__conn_close(c, SKALD_EEXISTS, "a connection to this node exists");
+			if (t != NULL)
+				skald__target_lookups_flush(t);
 			return;
 		}
 		skald__conn_t *old = p->conn;
@@ -308,10 +370,17 @@ static void activate(skald__conn_t *c)
 		uv_mutex_unlock(&net->mlock);
 		c->target->backoff_ms = 100;
 	}
-	if (!atomic_load(&p->up))
+	if (p->banned) {
+		/* A node the cluster declared down or removed: it hears why
+		 * through the cluster's frames, and nothing else. */
+		c->banned = true;
+	} else if (!atomic_load(&p->up)) {
 		skald__net_peer_up(net, p);
-	if (c->target != NULL)
+	}
+	if (c->target != NULL) {
 		skald__target_lookups_flush(c->target);
+		skald__target_pending_flush(c->target);
+	}
 }
 
 static void on_hello(skald__conn_t *c, const uint8_t *p, size_t n)
@@ -342,6 +411,12 @@ static void on_hello(skald__conn_t *c, const uint8_t *p, size_t n)
 	}
 	if (c->hello.node == net->sys->node) {
 		refuse(c, SKALD_EPROTO, "connected to itself");
+		return;
+	}
+	if (net->isolated) {
+		refuse(c, SKALD_ENODEDOWN,
+		       "this node was declared down by its cluster and takes no traffic; "
+		       "it must restart to rejoin");
 		return;
 	}
 	uint8_t mac[SKALD_WIRE_MAC];
@@ -446,13 +521,22 @@ static void on_frame(skald__conn_t *c, const skald__wire_hdr_t *h, const uint8_t
 			memcpy(why, p, k);
 			why[k] = '\0';
 			SKALD_LOG(SKALD_LOG_WARN, "node at %s refused this node: %s", c->addr, why);
+			refused_hook(c, h->arg < 0 ? h->arg : SKALD_EAUTH, why, 1);
 			skald__conn_close(c, h->arg < 0 ? h->arg : SKALD_EAUTH, why);
 		} else {
 			refuse(c, SKALD_EPROTO, "a message before the handshake completed");
 		}
 		return;
 	}
-	skald_system_t *sys = c->net->sys;
+	skald__net_t *net = c->net;
+	if (h->kind == SKALD_WIRE_CLUSTER) {
+		if (net->hooks != NULL && net->hooks->frame != NULL)
+			net->hooks->frame(net->hooks_ctx, c->peer->node, c->hello.addr, p, n);
+		return;
+	}
+	if (c->banned && h->kind != SKALD_WIRE_REFUSE)
+		return; /* a downed node's traffic: dead letters, unannounced */
+	skald_system_t *sys = net->sys;
 	skald_ref_t from = peer_ref(c, h->src_actor, h->src_inc);
 	skald_ref_t to = local_ref(c, h->dst_actor, h->dst_inc);
 	switch (h->kind) {
@@ -701,6 +785,21 @@ void skald__target_lookups_flush(skald__target_t *t)
 		free(l->name);
 		free(l);
 	}
+	skald__conn_flush_dirty(t->net);
+}
+
+void skald__target_pending_flush(skald__target_t *t)
+{
+	skald__conn_t *c = t->conn;
+	if (c == NULL || c->state != CONN_ACTIVE)
+		return;
+	while (t->pending != NULL) {
+		skald__cmd_t *f = t->pending;
+		t->pending = f->next;
+		skald__conn_queue(c, f);
+	}
+	t->pending_tail = NULL;
+	t->npending = 0;
 	skald__conn_flush_dirty(t->net);
 }
 

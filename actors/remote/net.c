@@ -237,8 +237,11 @@ static int tcp_send(void *ctx, skald_ref_t to, skald__env_t *e)
 /* ------------------------------------------------------------------------ */
 /* The network thread                                                        */
 
-static int parse_addr(const char *addr, struct sockaddr_storage *sa)
+int skald__net_parse_addr(const char *addr, struct sockaddr_storage *sa)
 {
+	struct sockaddr_storage ignored;
+	if (sa == NULL)
+		sa = &ignored;
 	if (addr == NULL || strncmp(addr, "tcp://", 6) != 0)
 		return SKALD_EINVAL;
 	const char *host = addr + 6;
@@ -273,20 +276,28 @@ static skald__target_t *target_find(skald__net_t *net, const char *addr)
 	return NULL;
 }
 
-static skald__target_t *target_get(skald__net_t *net, const char *addr)
+static skald__target_t *target_get(skald__net_t *net, const char *addr, bool on_demand)
 {
 	skald__target_t *t = target_find(net, addr);
-	if (t != NULL)
+	if (t != NULL) {
+		if (!on_demand && t->on_demand) {
+			/* Asked for by the application now: keep it connected. */
+			t->on_demand = false;
+			if (t->conn == NULL)
+				skald__conn_connect(t);
+		}
 		return t;
+	}
 	t = calloc(1, sizeof *t);
 	if (t == NULL)
 		return NULL;
-	if (parse_addr(addr, &t->sa) < 0) {
+	if (skald__net_parse_addr(addr, &t->sa) < 0) {
 		free(t);
 		return NULL;
 	}
 	snprintf(t->addr, sizeof t->addr, "%s", addr);
 	t->net = net;
+	t->on_demand = on_demand;
 	t->backoff_ms = 100;
 	uv_timer_init(&net->loop, &t->retry);
 	t->retry.data = t;
@@ -309,10 +320,24 @@ static void sync_done(skald__sync_t *s, int status, int port)
 	uv_mutex_unlock(&s->m);
 }
 
+/* The first listener on a concrete host is where this node can be reached,
+ * unless the cluster was told otherwise: HELLO carries it. */
+static void advertise(skald__net_t *net, const char *addr, int port)
+{
+	if (net->advertised[0] != '\0')
+		return;
+	const char *host = addr + 6; /* skald__net_parse_addr checked "tcp://" */
+	size_t hl = (size_t)(strrchr(host, ':') - host);
+	if ((hl == 7 && strncmp(host, "0.0.0.0", 7) == 0) ||
+	    (hl == 4 && strncmp(host, "[::]", 4) == 0))
+		return;
+	snprintf(net->advertised, sizeof net->advertised, "tcp://%.*s:%d", (int)hl, host, port);
+}
+
 static void do_listen(skald__net_t *net, skald__cmd_t *c)
 {
 	struct sockaddr_storage sa;
-	int rc = parse_addr(c->addr, &sa);
+	int rc = skald__net_parse_addr(c->addr, &sa);
 	if (rc < 0 || net->nlisteners == sizeof net->listeners / sizeof net->listeners[0]) {
 		sync_done(c->sync, rc < 0 ? rc : SKALD_ETOOMANY, 0);
 		return;
@@ -334,6 +359,7 @@ static void do_listen(skald__net_t *net, skald__cmd_t *c)
 		uv_tcp_getsockname(l, (struct sockaddr *)&bound, &len);
 		port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
 		net->listeners[net->nlisteners++] = l;
+		advertise(net, c->addr, port);
 	} else {
 		uv_close((uv_handle_t *)l, (uv_close_cb)free);
 	}
@@ -369,7 +395,7 @@ static void do_send(skald__net_t *net, skald__cmd_t *c)
 
 static void do_lookup(skald__net_t *net, skald__cmd_t *c)
 {
-	skald__target_t *t = target_get(net, c->addr);
+	skald__target_t *t = target_get(net, c->addr, false);
 	if (t == NULL) {
 		free(c->addr);
 		free(c->name);
@@ -385,6 +411,8 @@ static void do_lookup(skald__net_t *net, skald__cmd_t *c)
 static void shutdown_net(skald__net_t *net)
 {
 	net->stopping = true;
+	if (net->hooks != NULL && net->hooks->close != NULL)
+		net->hooks->close(net->hooks_ctx);
 	uv_timer_stop(&net->heartbeat);
 	uv_close((uv_handle_t *)&net->heartbeat, NULL);
 	for (unsigned i = 0; i < net->nlisteners; i++)
@@ -423,7 +451,7 @@ static void wake_cb(uv_async_t *h)
 			break;
 		case CMD_CONNECT:
 			if (!net->stopping)
-				target_get(net, c->addr);
+				target_get(net, c->addr, false);
 			free(c->addr);
 			free(c);
 			break;
@@ -440,6 +468,10 @@ static void wake_cb(uv_async_t *h)
 			} else {
 				do_lookup(net, c);
 			}
+			break;
+		case CMD_CALL:
+			c->fn(net, c->arg);
+			free(c);
 			break;
 		case CMD_STOP:
 			free(c);
@@ -492,6 +524,11 @@ static void net_main(void *arg)
 			free(c->name);
 			free(c);
 		}
+		while (t->pending != NULL) {
+			skald__cmd_t *c = t->pending;
+			t->pending = c->next;
+			free(c);
+		}
 		free(t);
 	}
 	/* Commands posted while stopping. */
@@ -500,6 +537,8 @@ static void net_main(void *arg)
 		skald__cmd_t *c = (skald__cmd_t *)n;
 		if (c->sync != NULL)
 			sync_done(c->sync, SKALD_ESTOPPING, 0);
+		if (c->op == CMD_CALL)
+			c->fn(net, c->arg); /* sees net->stopping: frees arg */
 		if (c->op == CMD_SEND)
 			atomic_fetch_sub(&c->peer->queued, c->account);
 		free(c->addr);
@@ -640,7 +679,7 @@ int skald_listen(skald_system_t *sys, const char *addr, int *port)
 {
 	struct sockaddr_storage sa;
 	skald__net_t *net = skald__net_of(sys);
-	if (net == NULL || parse_addr(addr, &sa) < 0)
+	if (net == NULL || skald__net_parse_addr(addr, &sa) < 0)
 		return SKALD_EINVAL;
 	if (skald__current != NULL)
 		return SKALD_ENOTOWNER;
@@ -667,7 +706,7 @@ int skald_connect(skald_system_t *sys, const char *addr)
 {
 	struct sockaddr_storage sa;
 	skald__net_t *net = skald__net_of(sys);
-	if (net == NULL || parse_addr(addr, &sa) < 0)
+	if (net == NULL || skald__net_parse_addr(addr, &sa) < 0)
 		return SKALD_EINVAL;
 	skald__cmd_t *c = cmd_new(CMD_CONNECT, addr);
 	if (c == NULL)
@@ -745,6 +784,97 @@ int skald_unmonitor_nodes(skald_actor_t *self)
 }
 
 /* ------------------------------------------------------------------------ */
+/* The cluster's side (actors/cluster/node.c)                                */
+
+int skald__net_call(skald__net_t *net, void (*fn)(skald__net_t *net, void *arg), void *arg)
+{
+	skald__cmd_t *c = cmd_new(CMD_CALL, NULL);
+	if (c == NULL)
+		return SKALD_ENOMEM;
+	c->fn = fn;
+	c->arg = arg;
+	skald__net_post(net, c);
+	return 0;
+}
+
+#define MAX_PENDING 64u
+
+void skald__net_cluster_send(skald__net_t *net, uint64_t node, const char *addr, const uint8_t *buf,
+                             size_t len)
+{
+	if (net->stopping || net->isolated || SKALD_WIRE_HEADER + len > net->max_frame)
+		return;
+	skald__peer_t *p = node != 0 ? skald__peer_find(net, node) : NULL;
+	skald__cmd_t *f = skald__frame_new(SKALD_WIRE_CLUSTER, SKALD_REF_NULL, SKALD_REF_NULL, 0, 0,
+	                                   0, buf, len);
+	if (f == NULL)
+		return;
+	if (p != NULL && p->conn != NULL && p->conn->state == CONN_ACTIVE) {
+		skald__conn_queue(p->conn, f);
+		return; /* written when the network thread next flushes */
+	}
+	skald__target_t *t = addr != NULL && addr[0] != '\0' ? target_get(net, addr, true) : NULL;
+	if (t == NULL || t->npending >= MAX_PENDING) {
+		free(f);
+		return;
+	}
+	if (node != 0)
+		t->expect = node;
+	f->next = NULL;
+	if (t->pending_tail != NULL)
+		t->pending_tail->next = f;
+	else
+		t->pending = f;
+	t->pending_tail = f;
+	t->npending++;
+	if (t->conn == NULL) {
+		/* A connect now, not at the next retry: a refusal is news. */
+		uv_timer_stop(&t->retry);
+		skald__conn_connect(t);
+	} else {
+		skald__target_pending_flush(t);
+	}
+}
+
+void skald__net_ban(skald__net_t *net, uint64_t node, int close_now)
+{
+	skald__peer_t *p = skald__peer_get(net, node);
+	if (p == NULL || p->banned)
+		return;
+	p->banned = true;
+	for (skald__target_t *t = net->targets; t != NULL; t = t->next) {
+		if (t->node == node || t->expect == node) {
+			/* Never reconnect to it on a timer: its address may come
+			 * back as a new node, which the cluster reaches on demand. */
+			t->on_demand = true;
+			uv_timer_stop(&t->retry);
+		}
+	}
+	if (p->conn != NULL) {
+		skald__conn_t *c = p->conn;
+		if (close_now) {
+			skald__conn_close(c, SKALD_ENODEDOWN, "declared down by the cluster");
+		} else {
+			c->banned = true;
+			if (atomic_load(&p->up))
+				skald__net_peer_down(net, p, SKALD_ENODEDOWN);
+			p->conn = c; /* still carries its CLUSTER frames */
+		}
+	}
+}
+
+void skald__net_isolate(skald__net_t *net)
+{
+	net->isolated = true;
+	while (net->conns != NULL)
+		skald__conn_close(net->conns, SKALD_ENODEDOWN, "this node was declared down");
+	for (skald__target_t *t = net->targets; t != NULL; t = t->next) {
+		uv_timer_stop(&t->retry);
+		t->on_demand = true;
+	}
+}
+
+/* ------------------------------------------------------------------------ */
 /* Lookups                                                                   */
 
 typedef struct {
@@ -773,7 +903,7 @@ int skald_lookup(skald_actor_t *self, const char *addr, const char *name, uint64
 	struct sockaddr_storage sa;
 	skald__net_t *net = self != NULL ? skald__net_of(self->thread->sys) : NULL;
 	if (net == NULL || cb == NULL || name == NULL || name[0] == '\0' ||
-	    parse_addr(addr, &sa) < 0)
+	    skald__net_parse_addr(addr, &sa) < 0)
 		return SKALD_EINVAL;
 	lookup_ctx_t *ctx = malloc(sizeof *ctx);
 	skald__cmd_t *c = cmd_new(CMD_LOOKUP, addr);

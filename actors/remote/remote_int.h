@@ -41,6 +41,8 @@ typedef struct skald__peer_s {
 	skald_ref_t registry;     /* its registry actor, for lookups */
 	_Atomic int up;           /* 1 while a connection is active */
 	_Atomic size_t queued;    /* bytes accepted and not yet written */
+	bool banned;              /* declared down or removed by the cluster:
+	                           * network thread only (net.c skald__net_ban) */
 	skald__conn_t *conn;      /* network thread only */
 	skald__rwatch_t *watches; /* network thread only */
 	size_t nwatches, capwatches;
@@ -53,6 +55,7 @@ enum {
 	CMD_LISTEN,   /* addr, sync */
 	CMD_LOOKUP,   /* addr, name, asker + corr */
 	CMD_STOP,
+	CMD_CALL, /* run fn(net, arg) on the network thread */
 };
 
 typedef struct skald__sync_s {
@@ -76,6 +79,8 @@ typedef struct skald__cmd_s {
 	uint64_t corr;
 	skald__sync_t *sync;
 	char *addr, *name;
+	void (*fn)(skald__net_t *net, void *arg); /* CMD_CALL */
+	void *arg;
 	size_t account; /* bytes counted in peer->queued */
 	size_t len;
 	uint8_t data[]; /* the frame */
@@ -91,6 +96,14 @@ struct skald__target_s {
 	unsigned backoff_ms;
 	uv_timer_t retry;
 	skald__cmd_t *lookups; /* CMD_LOOKUP waiting for the handshake */
+	/* Made by the cluster (skald__net_cluster_send): connected when a
+	 * frame needs it, never retried on a timer. A skald_connect of the
+	 * same address clears it. */
+	bool on_demand;
+	uint64_t expect;       /* the node the cluster expects there, or 0 */
+	skald__cmd_t *pending; /* CLUSTER frames waiting for the handshake */
+	skald__cmd_t *pending_tail;
+	unsigned npending;
 };
 
 struct skald__conn_s {
@@ -111,6 +124,7 @@ struct skald__conn_s {
 	skald__cmd_t *inflight;          /* frames of the write under way */
 	bool writing;
 	bool refused; /* closing once the REFUSE frame is written */
+	bool banned;  /* the peer is banned: only CLUSTER frames are read */
 	int refuse_reason;
 	char refuse_why[128];
 	bool dirty; /* in net->dirty */
@@ -154,7 +168,39 @@ struct skald__net_s {
 	uv_cond_t mcond; /* broadcast when a target authenticates */
 	skald__refset_t monitors;
 	skald_ref_t registry;
+	/* The layer above (the cluster, actors/cluster/node.c): network
+	 * thread only, but for `above`, set once before it is used. */
+	char advertised[SKALD_WIRE_NAME_MAX + 1]; /* sent in HELLO; "" = none */
+	bool isolated;                            /* this node was downed */
+	const struct skald__net_hooks_s *hooks;
+	void *hooks_ctx;
+	_Atomic(void *) above; /* the cluster object, for its public API */
 };
+
+/*
+ * What the network tells the cluster layer. Every member runs on the
+ * network thread, must not block, and may call the skald__net_* functions
+ * below (but not free the net).
+ */
+typedef struct skald__net_hooks_s {
+	/* A CLUSTER frame from the authenticated node `node`, whose HELLO
+	 * advertised from_addr ("" if none). buf is borrowed for the call. */
+	void (*frame)(void *ctx, uint64_t node, const char *from_addr, const uint8_t *buf,
+	              size_t len);
+	/* The connection to `node` was lost through the peer (EOF, reset), or
+	 * a connect to addr, where `node` was expected (0: unknown), failed;
+	 * reason is the libuv code (UV_ECONNREFUSED for a host that has no
+	 * listener, UV_ETIMEDOUT, UV_EHOSTUNREACH...). addr may be NULL for a connection the peer opened. */
+	void (*lost)(void *ctx, uint64_t node, const char *addr, int reason);
+	/* A handshake at addr failed: refused by the peer (by_peer = 1) or by
+	 * this node (0); node is the peer's id if its HELLO came, else 0; why
+	 * is a sentence. */
+	void (*refused)(void *ctx, const char *addr, uint64_t node, int reason, const char *why,
+	                int by_peer);
+	/* The network thread is stopping: close the layer's handles (called
+	 * once, on the network thread, before the loop ends). */
+	void (*close)(void *ctx);
+} skald__net_hooks_t;
 
 /* net.c */
 /* The network of sys, or NULL before skald_remote_start. Any thread. */
@@ -165,6 +211,27 @@ void skald__net_post(skald__net_t *net, skald__cmd_t *c);
 void skald__net_peer_up(skald__net_t *net, skald__peer_t *p);
 void skald__net_peer_down(skald__net_t *net, skald__peer_t *p, int reason);
 void skald__net_notify(skald__net_t *net, const skald__peer_t *p, int up, int reason);
+/* 0 if addr is `tcp://HOST:PORT` (HOST an IPv4 address, [IPv6] or
+ * localhost), with the socket address in *sa (may be NULL); else
+ * SKALD_EINVAL. Any thread. */
+int skald__net_parse_addr(const char *addr, struct sockaddr_storage *sa);
+/* Runs fn(net, arg) on the network thread, in order with other commands.
+ * Any thread. Errors: SKALD_ENOMEM (fn does not run). If the network is
+ * stopping, fn runs with net->stopping set, so it can free arg. */
+int skald__net_call(skald__net_t *net, void (*fn)(skald__net_t *net, void *arg), void *arg);
+/* Network thread only, for the cluster: */
+/* Sends a CLUSTER frame to node (0: unknown) by its connection, or else
+ * connects to addr on demand and sends once authenticated (up to 64
+ * frames wait; more are dropped). Best effort: nothing is reported. */
+void skald__net_cluster_send(skald__net_t *net, uint64_t node, const char *addr, const uint8_t *buf,
+                             size_t len);
+/* From now on, node's connections carry only CLUSTER frames and it is
+ * never reported up; with close_now, its connection is closed (its
+ * watchers get SKALD_ENODEDOWN at once). */
+void skald__net_ban(skald__net_t *net, uint64_t node, int close_now);
+/* This node is out of the cluster: every connection closes and every new
+ * one is refused with SKALD_ENODEDOWN. */
+void skald__net_isolate(skald__net_t *net);
 
 /* conn.c */
 void skald__conn_accept(uv_stream_t *server, int status);
@@ -174,6 +241,8 @@ void skald__conn_flush_dirty(skald__net_t *net);
 void skald__conn_close(skald__conn_t *c, int reason, const char *why);
 void skald__conn_heartbeat(uv_timer_t *h);
 void skald__target_lookups_flush(skald__target_t *t);
+/* Queues t's waiting CLUSTER frames once t's connection is active. */
+void skald__target_pending_flush(skald__target_t *t);
 skald__cmd_t *skald__frame_new(uint8_t kind, skald_ref_t src, skald_ref_t dst, uint32_t type,
                                int32_t arg, uint64_t corr, const void *payload, size_t len);
 

@@ -104,15 +104,16 @@ size_t skald__wire_hello_encode(uint8_t *out, const skald__wire_hello_t *h)
 	size_t n = 56;
 	n += put_name(out + n, h->name);
 	n += put_name(out + n, h->cluster);
+	n += put_name(out + n, h->addr);
 	return n;
 }
 
-static int get_name(const uint8_t *p, size_t len, size_t *pos, char *out)
+static int get_name(const uint8_t *p, size_t len, size_t *pos, char *out, int may_be_empty)
 {
 	if (*pos >= len)
 		return SKALD_EPROTO;
 	size_t n = p[*pos];
-	if (n == 0 || n > SKALD_WIRE_NAME_MAX || len - *pos - 1 < n)
+	if ((n == 0 && !may_be_empty) || n > SKALD_WIRE_NAME_MAX || len - *pos - 1 < n)
 		return SKALD_EPROTO;
 	memcpy(out, p + *pos + 1, n);
 	out[n] = '\0';
@@ -133,7 +134,10 @@ int skald__wire_hello_decode(const uint8_t *p, size_t len, skald__wire_hello_t *
 	h->registry_inc = get32(p + 20);
 	memcpy(h->nonce, p + 24, SKALD_WIRE_NONCE);
 	size_t pos = 56;
-	if (get_name(p, len, &pos, h->name) < 0 || get_name(p, len, &pos, h->cluster) < 0)
+	if (get_name(p, len, &pos, h->name, 0) < 0 || get_name(p, len, &pos, h->cluster, 0) < 0)
+		return SKALD_EPROTO;
+	h->addr[0] = '\0';
+	if (pos < len && get_name(p, len, &pos, h->addr, 1) < 0)
 		return SKALD_EPROTO;
 	if (pos != len || h->node == 0)
 		return SKALD_EPROTO;

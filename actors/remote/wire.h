@@ -41,6 +41,11 @@
  *     24  32  nonce (random)
  *     56  1   name length N (1..63), then N bytes of node name
  *     ..  1   cluster length C (1..63), then C bytes of cluster name
+ *     ..  1   address length A (0..63), then A bytes: the address the node
+ *             listens at and can be reached by (`tcp://host:port`), or
+ *             nothing (A = 0) for a node that does not listen. New in
+ *             version 2: the cluster membership answers a node at this
+ *             address, and a JOIN comes from a node it has never reached.
  *   AUTH payload: 32 bytes, HMAC-SHA256 over the secret of
  *     "skald-auth-v1" | nonce of the RECEIVER of this AUTH (32 bytes)
  *     | node id of the sender (8) | node id of the receiver (8)
@@ -56,6 +61,13 @@
  *   DOWN      src (an actor of the sender) stopped with `arg`; to dst
  *   STOP      stop dst (skald_stop across nodes)
  *   HEARTBEAT nothing; proves the sender alive
+ *   CLUSTER   payload = one message of the cluster membership protocol,
+ *             as docs/CLUSTER.md lays it out (actors/cluster/codec.c);
+ *             the header's other fields are 0. A node without a cluster
+ *             drops them.
+ *
+ * Versions: 1 had no address in HELLO and no CLUSTER frame. A node refuses
+ * a peer of another version with REFUSE (SKALD_EVERSION) naming both.
  */
 #ifndef SKALD_ACTORS_REMOTE_WIRE_H
 #define SKALD_ACTORS_REMOTE_WIRE_H
@@ -64,7 +76,7 @@
 #include <stdint.h>
 
 #define SKALD_WIRE_HEADER   40u
-#define SKALD_WIRE_VERSION  1u
+#define SKALD_WIRE_VERSION  2u
 #define SKALD_WIRE_NONCE    32u
 #define SKALD_WIRE_MAC      32u
 #define SKALD_WIRE_NAME_MAX 63u
@@ -82,7 +94,8 @@ enum {
 	SKALD_WIRE_DOWN = 10,
 	SKALD_WIRE_STOP = 11,
 	SKALD_WIRE_HEARTBEAT = 12,
-	SKALD_WIRE_KIND_MAX = 12,
+	SKALD_WIRE_CLUSTER = 13,
+	SKALD_WIRE_KIND_MAX = 13,
 };
 
 typedef struct skald__wire_hdr_s {
@@ -103,6 +116,7 @@ typedef struct skald__wire_hello_s {
 	uint8_t nonce[SKALD_WIRE_NONCE];
 	char name[SKALD_WIRE_NAME_MAX + 1];
 	char cluster[SKALD_WIRE_NAME_MAX + 1];
+	char addr[SKALD_WIRE_NAME_MAX + 1]; /* "" when the node does not listen */
 } skald__wire_hello_t;
 
 /* Writes h (with h->length set from payload_len) into out[40]. */
@@ -119,8 +133,10 @@ int skald__wire_parse(const uint8_t *buf, size_t len, uint32_t max_frame, skald_
                       const uint8_t **payload, size_t *payload_len, size_t *consumed);
 
 /* HELLO payloads. encode writes at most SKALD_WIRE_HELLO_MAX bytes into out
- * and returns the size; decode returns 0 or SKALD_EPROTO. */
-#define SKALD_WIRE_HELLO_MAX (56u + 2u * (1u + SKALD_WIRE_NAME_MAX))
+ * and returns the size; decode returns 0 or SKALD_EPROTO. decode accepts a
+ * HELLO without the address (version 1's) with addr set to "", so that the
+ * version check can name both versions instead of calling it malformed. */
+#define SKALD_WIRE_HELLO_MAX (56u + 3u * (1u + SKALD_WIRE_NAME_MAX))
 size_t skald__wire_hello_encode(uint8_t *out, const skald__wire_hello_t *h);
 int skald__wire_hello_decode(const uint8_t *p, size_t len, skald__wire_hello_t *h);
 

@@ -9,6 +9,7 @@
 #include "actor.h"
 #include "journal.h"
 #include "remote.h"
+#include "cluster.h"
 #include "entity.h"
 
 #endif /* SKALD_H */

@@ -369,3 +369,29 @@ Test(sim, join_beyond_max_members_is_refused_with_a_reason)
 	SIM_ASSERT(sim, sim_converged(sim, 0, 8), "views differ");
 	sim_free(sim);
 }
+
+/* A member that crashes again and again, each time coming back as a new
+ * node id within a second: every crash is downed, and the downs of earlier
+ * crashes never make the healthy members count themselves a minority. */
+Test(sim, crash_loop_of_one_member_never_downs_the_healthy_ones)
+{
+	sim_t *sim = sim_new(17, 5);
+	sim_form(sim, 5);
+	sim_run(sim, 3000);
+	for (int round = 0; round < 12; round++) {
+		sim_set_mode(sim, 4, SIM_CRASHED);
+		seen_t w = {4, 4};
+		SIM_ASSERT(sim, sim_run_until(sim, 20000, seen_by_all, &w), "crash %d not downed",
+		           round);
+		sim_restart(sim, 4);
+		sim_join(sim, 4, 0);
+		sim_run(sim, 500);
+	}
+	for (int i = 0; i < 4; i++)
+		SIM_ASSERT(sim, sim->nodes[i].self_down_at == 0, "healthy member %d downed itself",
+		           i);
+	/* Each of the four saw each crash down once. */
+	SIM_ASSERT(sim, sim->downs == 4 * 12, "%llu downs for 12 crashes",
+	           (unsigned long long)sim->downs);
+	sim_free(sim);
+}

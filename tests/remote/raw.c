@@ -153,7 +153,7 @@ size_t raw_hello(uint8_t *out, uint64_t node, uint32_t reg_actor, uint32_t reg_i
 {
 	memcpy(out, "SKLD", 4);
 	out[4] = 0;
-	out[5] = 1; /* protocol version 1 */
+	out[5] = 2; /* protocol version 2 */
 	out[6] = out[7] = 0;
 	put64(out + 8, node);
 	put32(out + 16, reg_actor);
@@ -162,6 +162,7 @@ size_t raw_hello(uint8_t *out, uint64_t node, uint32_t reg_actor, uint32_t reg_i
 	size_t n = 56;
 	n += put_name(out + n, name);
 	n += put_name(out + n, cluster);
+	out[n++] = 0; /* no listening address */
 	return n;
 }
 

@@ -1,0 +1,106 @@
+/*
+ * tests/cluster/proc.h - cluster members as separate processes, for the
+ * tests of tests/cluster and for bench/cluster.c.
+ *
+ * A member is the running binary, executed again with SKALD_CL_NODE in its
+ * environment: a constructor (proc.c) runs the member before main. It
+ * starts a system and its network, listens on 127.0.0.1, spawns an "echo"
+ * actor and a subscriber of member events, starts the cluster with the
+ * seeds it was given and waits until it is up. It reports on a pipe, one
+ * line per fact (its id and port, every member event with the monotonic
+ * time it saw it, answers to commands), and takes commands on another pipe
+ * (leave, members, watch, ask). With `restart`, a member that learns it was
+ * downed stops its system and starts a new one on the same port: a new
+ * incarnation that joins again. It exits when its control pipe closes, dies
+ * with the process that started it, and ends itself after a watchdog.
+ *
+ * Nothing here uses Criterion: failures are returned, and the callers
+ * assert. All waits of the callers are bounded.
+ */
+#ifndef SKALD_TESTS_CLUSTER_PROC_H
+#define SKALD_TESTS_CLUSTER_PROC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "skald/skald.h"
+
+#define PROC_MAX_NODES   64
+#define PROC_MAX_EVENTS  512
+#define PROC_MAX_MEMBERS 16
+#define PROC_SECRET      "cluster-tests-shared-secret"
+
+typedef struct proc_event_s {
+	int kind; /* skald_member_event_kind_t */
+	uint64_t node;
+	int self;
+	int reason;
+	uint64_t at; /* the member's CLOCK_MONOTONIC ms when it saw it */
+} proc_event_t;
+
+typedef struct proc_opts_s {
+	const char *name;    /* required */
+	const char *seeds;   /* comma-separated; NULL: forms a cluster */
+	const char *secret;  /* NULL: PROC_SECRET */
+	const char *cluster; /* NULL: the default */
+	int port;            /* 0: any */
+	bool restart;        /* start again as a new incarnation when downed */
+	unsigned wait_ms;    /* skald_cluster_wait's timeout; 0: 20,000 */
+	unsigned watchdog_s; /* 0: 120 */
+} proc_opts_t;
+
+typedef struct proc_s {
+	pid_t pid;
+	int ctl, rep;
+	bool reaped;
+	char name[16];
+	/* What it reported (proc_pump). */
+	int ups;     /* times it came up: 2 after a restart */
+	uint64_t id; /* the current incarnation's node id */
+	uint64_t first_id;
+	int port;
+	skald_ref_t echo;
+	bool failed; /* skald_cluster_wait failed: */
+	int fail_rc;
+	char fail_why[256];
+	proc_event_t ev[PROC_MAX_EVENTS];
+	int nev;
+	char refused_why[256]; /* the last REFUSED event's sentence */
+	int nmembers;          /* the last "members" answer; -1: none */
+	uint64_t members[PROC_MAX_MEMBERS];
+	int answers; /* "members" answers so far */
+	bool left;
+	int left_rc;
+	bool asked;
+	int asked_rc;
+	bool watching;
+	int watch_rc;
+	bool watch_down;
+	int watch_reason;
+	bool counted; /* the last "stats" answer: */
+	uint64_t bytes_sent, msgs_sent;
+	char buf[16384];
+	size_t len;
+} proc_t;
+
+/* Starts a member process; returns at once (NULL if fork failed). */
+proc_t *proc_start(const proc_opts_t *o);
+/* Reads every member's reports that have arrived. */
+void proc_pump(void);
+/* Sends a command line ("leave", "members", "stats", "watch N A I",
+ * "ask N A I"). */
+int proc_cmd(proc_t *p, const char *line);
+/* Sends sig; SIGKILL also reaps. */
+void proc_signal(proc_t *p, int sig);
+/* Closes the control pipe and waits up to ms for the exit (then kills);
+ * returns the wait status, or -1 if it had to be killed. */
+int proc_stop(proc_t *p, unsigned ms);
+/* Kills and reaps every member still running (test teardown). */
+void proc_reap_all(void);
+/* When observer saw node's event of kind, or 0. */
+uint64_t proc_seen(const proc_t *observer, int kind, uint64_t node);
+/* Milliseconds of CLOCK_MONOTONIC (the clock of the reports). */
+uint64_t proc_now_ms(void);
+
+#endif /* SKALD_TESTS_CLUSTER_PROC_H */
