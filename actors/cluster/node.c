@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "actors/cluster/cluster_int.h"
+#include "actors/cluster/reg.h"
 #include "actors/remote/remote_int.h"
 #include "skald/cluster.h"
 
@@ -52,6 +53,7 @@ typedef struct binding_s {
 	skald__net_t *net;
 	skald_system_t *sys;
 	skald__cl_t *cl;
+	skald__reg_t *reg; /* the registry of names and groups (reg.h) */
 	uint64_t self;
 	seed_t *seeds;
 	size_t nseeds;
@@ -436,8 +438,10 @@ static void hook_refused(void *ctx, const char *addr, uint64_t node, int reason,
 static void unref(binding_t *b)
 {
 	if (--b->handles == 0) {
-		/* Nothing of the network refers to b now. */
+		/* Nothing of the network refers to b now, and the system's
+		 * actors, the registry's included, are gone. */
 		skald__cl_free(b->cl);
+		skald__reg_free(b->reg);
 		for (size_t i = 0; i < b->nseeds; i++) {
 			for (size_t k = 0; k < b->seeds[i].nresolved; k++)
 				free(b->seeds[i].resolved[k]);
@@ -713,6 +717,8 @@ int skald_cluster_start(skald_system_t *sys, const skald_cluster_config_t *cfg)
 	        .ctx = b,
 	};
 	rc = skald__cl_new(&lc, &b->cl);
+	if (rc == 0 && (rc = skald__reg_new(sys, cfg, &b->reg)) < 0)
+		skald__cl_free(b->cl);
 	if (rc < 0) {
 		free(b->seeds);
 		free(b);
@@ -724,6 +730,7 @@ int skald_cluster_start(skald_system_t *sys, const skald_cluster_config_t *cfg)
 	void *none = NULL;
 	if (!atomic_compare_exchange_strong(&net->above, &none, b)) {
 		skald__cl_free(b->cl);
+		skald__reg_free(b->reg);
 		uv_cond_destroy(&b->cond);
 		uv_mutex_destroy(&b->lock);
 		free(b->seeds);
@@ -736,12 +743,26 @@ int skald_cluster_start(skald_system_t *sys, const skald_cluster_config_t *cfg)
 		 * of memory; the cluster stays unusable. */
 		atomic_store(&net->above, NULL);
 		skald__cl_free(b->cl);
+		skald__reg_free(b->reg);
 		uv_cond_destroy(&b->cond);
 		uv_mutex_destroy(&b->lock);
 		free(b->seeds);
 		free(b);
+		return rc;
 	}
+	/* The registry's actor subscribes to member events: the cluster is
+	 * visible by now. */
+	if ((rc = skald__reg_start(b->reg)) < 0)
+		SKALD_LOG(SKALD_LOG_ERROR,
+		          "cluster: the registry of names and groups could not start: %s",
+		          skald_strerror(rc));
 	return rc;
+}
+
+skald__reg_t *skald__reg_of(skald_system_t *sys)
+{
+	binding_t *b = binding_of(sys);
+	return b != NULL ? b->reg : NULL;
 }
 
 static void why_put(char *why, size_t len, const char *s)
