@@ -3,7 +3,8 @@
  *
  * It learns the members from the membership's events, finds each member's
  * registry actor through the name it publishes on its node (skald_publish,
- * looked up at the member's address), and then:
+ * asked of that node's remote registry over the connection the membership
+ * keeps), and then:
  *   - sends its own part whole (FULL, in chunks) to each member it finds;
  *   - sends every later change of its part to them, coalesced per loop
  *     turn into one versioned DELTA;
@@ -18,7 +19,9 @@
  *     when it stops;
  *   - withdraws a name of its own that an older member holds too, and
  *     tells the actor (SKALD_TYPE_NAME_LOST);
- *   - serves remote spawns.
+ *   - serves remote spawns, and relays those asked here for another
+ *     member (waiting, if need be, until it has found that member's
+ *     registry actor).
  * A member that is down or removed has its part dropped at once by every
  * member (table.c), with every registration whose actor lived on it.
  */
@@ -26,13 +29,23 @@
 #include <string.h>
 
 #include "actors/cluster/reg.h"
-#include "actors/internal.h"
+#include "actors/remote/remote_int.h"
 
 #define DAEMON_NAME    "skald.cluster.registry"
 #define TICK_MS        1000u
 #define LOOKUP_MS      3000u
 #define WANT_AGAIN_MS  3000u
 #define FULL_CHUNK     1024u
+#define MAX_RELAYS     256u
+
+/* A spawn asked of this node for another member, waiting for that
+ * member's registry actor to be found. */
+typedef struct relay_s {
+	uint64_t node;
+	skald__reg_spawn_t *req;
+	skald_msg_t asked; /* its sender and ask id, to answer */
+	uint64_t deadline;
+} relay_t;
 
 typedef struct daemon_s {
 	skald__reg_t *reg;
@@ -40,6 +53,8 @@ typedef struct daemon_s {
 	skald__reg_batch_t *out; /* changes of this node's part not sent yet */
 	int flush_armed;
 	size_t rr; /* the next peer told our version */
+	relay_t relays[MAX_RELAYS];
+	size_t nrelays;
 } daemon_t;
 
 /* ------------------------------------------------------------------------ */
@@ -197,41 +212,180 @@ static void send_small(skald_actor_t *self, daemon_t *d, skald_ref_t to, uint8_t
 }
 
 /* ------------------------------------------------------------------------ */
+/* Remote spawns, relayed to the chosen member                               */
+
+static void answer_spawn(skald_actor_t *self, const skald_msg_t *asked, int status,
+                         skald_ref_t ref)
+{
+	skald__reg_result_t *res = skald__reg_result_new(status, ref);
+	if (res != NULL && skald_reply(self, asked, skald__t_reg_result, res) < 0)
+		free(res);
+}
+
+static void relayed(skald_actor_t *self, void *state, int status, skald_msg_t *reply, void *arg)
+{
+	skald_msg_t asked = *(skald_msg_t *)arg;
+	free(arg);
+	if (status == 0 && reply->type == skald__t_reg_result) {
+		void *res = skald_msg_take(reply);
+		if (skald_reply(self, &asked, skald__t_reg_result, res) < 0)
+			free(res);
+		return;
+	}
+	answer_spawn(self, &asked, status == 0 ? SKALD_EPROTO : status, SKALD_REF_NULL);
+}
+
+/* Sends req (taken) to the daemon `to` and relays its answer. */
+static void forward(skald_actor_t *self, skald_ref_t to, skald__reg_spawn_t *req,
+                    const skald_msg_t *asked)
+{
+	skald_msg_t *arg = malloc(sizeof *arg);
+	int rc = SKALD_ENOMEM;
+	req->node = 0; /* "here", over there */
+	if (arg != NULL) {
+		*arg = *asked;
+		arg->payload = NULL;
+		rc = skald_ask(self, to, skald__t_reg_spawn, req, req->timeout_ms, relayed, arg);
+	}
+	if (rc < 0) {
+		free(arg);
+		skald__reg_spawn_free(req);
+		answer_spawn(self, asked, rc, SKALD_REF_NULL);
+	}
+}
+
+/* Forwards (to != null) or fails with status the relays waiting for node,
+ * and the expired ones (node 0). */
+static void relays_end(skald_actor_t *self, daemon_t *d, uint64_t node, skald_ref_t to,
+                       int status)
+{
+	uint64_t now = skald__mono_ms();
+	for (size_t i = 0; i < d->nrelays;) {
+		relay_t r = d->relays[i];
+		int expired = node == 0 && r.deadline <= now;
+		if (r.node != node && !expired) {
+			i++;
+			continue;
+		}
+		d->relays[i] = d->relays[--d->nrelays];
+		if (!expired && !skald_ref_is_null(to)) {
+			forward(self, to, r.req, &r.asked);
+		} else {
+			skald__reg_spawn_free(r.req);
+			answer_spawn(self, &r.asked, expired ? SKALD_ETIMEDOUT : status,
+			             SKALD_REF_NULL);
+		}
+	}
+}
+
+static void discover(skald_actor_t *self, skald__reg_peer_t *p);
+
+static void on_spawn(skald_actor_t *self, daemon_t *d, skald_msg_t *msg)
+{
+	skald__reg_t *reg = d->reg;
+	skald__reg_spawn_t *req = msg->payload;
+	if (req->node == 0 || req->node == reg->self) {
+		skald_ref_t ref = SKALD_REF_NULL;
+		int rc = skald__reg_serve_spawn(skald_actor_system(self), req, &ref);
+		answer_spawn(self, msg, rc, ref);
+		return;
+	}
+	uv_mutex_lock(&reg->lock);
+	skald__reg_peer_t *p = skald__reg_peer(reg, req->node, 0);
+	int dead = p != NULL && p->status == PEER_DEAD;
+	skald_ref_t to = p != NULL && !dead ? p->daemon : SKALD_REF_NULL;
+	if (p != NULL && p->status == PEER_UP && skald_ref_is_null(to) && !p->looking)
+		discover(self, p);
+	uv_mutex_unlock(&reg->lock);
+	if (dead) {
+		answer_spawn(self, msg, SKALD_ENODEDOWN, SKALD_REF_NULL);
+	} else if (!skald_ref_is_null(to)) {
+		forward(self, to, skald_msg_take(msg), msg);
+	} else if (d->nrelays == MAX_RELAYS) {
+		answer_spawn(self, msg, SKALD_ETOOMANY, SKALD_REF_NULL);
+	} else {
+		/* The member's registry actor is not found yet (it came up a
+		 * moment ago): the spawn waits for it. */
+		relay_t *r = &d->relays[d->nrelays++];
+		*r = (relay_t){req->node, skald_msg_take(msg), *msg,
+		               skald__mono_ms() + req->timeout_ms};
+		r->asked.payload = NULL;
+	}
+}
+
+/* ------------------------------------------------------------------------ */
 /* Finding the other members' registry actors                               */
 
-static void found(skald_actor_t *self, void *state, int status, skald_ref_t ref, void *arg)
+/* The outcome of asking a member's remote registry (actors/remote/
+ * registry.c) for DAEMON_NAME. */
+static void found(skald_actor_t *self, void *state, int status, skald_msg_t *reply, void *arg)
 {
 	daemon_t *d = state;
-	uint64_t node = *(uint64_t *)arg;
-	free(arg);
+	uint64_t node = (uint64_t)(uintptr_t)arg;
+	skald_ref_t ref = SKALD_REF_NULL;
+	if (status == 0 && reply->type == skald__t_lookup_reply && reply->payload != NULL)
+		ref = *(const skald_ref_t *)reply->payload;
 	skald__reg_t *reg = d->reg;
 	int full = 0;
 	uv_mutex_lock(&reg->lock);
 	skald__reg_peer_t *p = skald__reg_peer(reg, node, 0);
 	if (p != NULL) {
 		p->looking = 0;
-		/* The address may hold a later process by now: check its id. */
-		if (status == 0 && ref.node == node && p->status != PEER_DEAD) {
+		if (ref.node == node && p->status != PEER_DEAD) {
 			if (skald_ref_is_null(p->daemon))
 				p->daemon = ref;
 			full = !p->sent_full;
 		}
 	}
+	skald_ref_t to = p != NULL && p->status != PEER_DEAD ? p->daemon : SKALD_REF_NULL;
 	uv_mutex_unlock(&reg->lock);
 	if (full)
 		send_full(self, d, node);
+	if (!skald_ref_is_null(to))
+		relays_end(self, d, node, to, 0);
+}
+
+typedef struct ask_registry_s {
+	uint64_t node, corr;
+	skald_ref_t from;
+} ask_registry_t;
+
+/* On the network thread, which owns the peer's registry reference (its
+ * HELLO brought it): sends the lookup there. A member not connected now
+ * is asked again at a later tick (the ask times out). */
+static void ask_registry(skald__net_t *net, void *arg)
+{
+	ask_registry_t *a = arg;
+	skald__peer_t *p = net->stopping ? NULL : skald__peer_find(net, a->node);
+	char *name = p != NULL && atomic_load(&p->up) ? strdup(DAEMON_NAME) : NULL;
+	skald__env_t *e = name != NULL ? skald__env_new(ENV_USER, skald__t_lookup, a->from, name)
+	                               : NULL;
+	if (e != NULL) {
+		e->corr = a->corr;
+		skald__send(net->sys, p->registry, e);
+	} else {
+		free(name);
+	}
+	free(a);
 }
 
 /* Starts looking up p's daemon; the caller holds the lock. */
 static void discover(skald_actor_t *self, skald__reg_peer_t *p)
 {
-	uint64_t *arg = malloc(sizeof *arg);
-	if (arg == NULL)
+	skald__net_t *net = skald__net_of(skald_actor_system(self));
+	ask_registry_t *a = malloc(sizeof *a);
+	if (net == NULL || a == NULL) {
+		free(a);
 		return;
-	*arg = p->node;
-	if (skald_lookup(self, p->addr, DAEMON_NAME, LOOKUP_MS, found, arg) < 0) {
-		free(arg);
+	}
+	*a = (ask_registry_t){.node = p->node, .from = skald_self(self)};
+	if (skald__ask_pending(self, LOOKUP_MS, found, (void *)(uintptr_t)p->node, &a->corr) < 0) {
+		free(a);
 		return; /* again at the next tick */
+	}
+	if (skald__net_call(net, ask_registry, a) < 0) {
+		free(a); /* the pending ask times out */
+		return;
 	}
 	p->looking = 1;
 }
@@ -340,6 +494,8 @@ static void member_seen(skald_actor_t *self, daemon_t *d, const skald_member_t *
 	/* A member's age learnt (or this node's own) may settle a name. */
 	if (alive)
 		settle_all(self, d);
+	else
+		relays_end(self, d, m->node, SKALD_REF_NULL, SKALD_ENODEDOWN);
 }
 
 static void on_member(skald_actor_t *self, daemon_t *d, const skald_member_event_t *ev)
@@ -609,6 +765,7 @@ static void tick(skald_actor_t *self, void *state, void *arg)
 	for (size_t i = 0; i < nfull; i++)
 		send_full(self, d, fulls[i]);
 	free(fulls);
+	relays_end(self, d, 0, SKALD_REF_NULL, 0);
 	if (!skald_ref_is_null(ver_to)) {
 		flush(self, d);
 		send_small(self, d, ver_to, REG_MSG_VER);
@@ -656,11 +813,7 @@ static int daemon_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 			on_remote(self, d, msg->sender, b);
 		}
 	} else if (msg->type == skald__t_reg_spawn) {
-		skald_ref_t ref = SKALD_REF_NULL;
-		int rc = skald__reg_serve_spawn(skald_actor_system(self), msg->payload, &ref);
-		skald__reg_result_t *res = skald__reg_result_new(rc, ref);
-		if (res != NULL && skald_reply(self, msg, skald__t_reg_result, res) < 0)
-			free(res);
+		on_spawn(self, d, msg);
 	}
 	return 0;
 }
@@ -678,6 +831,9 @@ static void daemon_stop(skald_actor_t *self, void *state, int reason)
 	uv_mutex_unlock(&reg->lock);
 	skald__reg_batch_free(d->out);
 	d->out = NULL;
+	for (size_t i = 0; i < d->nrelays; i++)
+		skald__reg_spawn_free(d->relays[i].req);
+	d->nrelays = 0;
 }
 
 static const skald_behavior_t daemon_behavior = {

@@ -262,6 +262,12 @@ static void handle_event(binding_t *b, const pending_ev_t *p)
 	} else if (p->ev == SKALD__CL_EV_DOWN) {
 		ev.reason = SKALD_ENODEDOWN;
 		skald__net_ban(b->net, p->rec.node, 1);
+	} else if (p->ev == SKALD__CL_EV_UP && !ev.self && b->self < p->rec.node) {
+		/* A full mesh: messages to the actors of any member (the
+		 * registry's included) need a connection, which the probes
+		 * alone open only to some members. The lower node id opens
+		 * it, so that two members do not both connect at once. */
+		skald__net_cluster_connect(b->net, p->rec.node, p->rec.addr);
 	} else if (p->ev == SKALD__CL_EV_REMOVED && ev.self) {
 		set_final(b, SKALD_ESTOPPING, "this node left the cluster");
 	} else if (p->ev == SKALD__CL_EV_REMOVED) {

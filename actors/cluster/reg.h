@@ -144,12 +144,16 @@ typedef struct skald__reg_batch_s {
 } skald__reg_batch_t;
 
 /* A remote spawn: the behaviour's name, the argument's type name ("" for
- * none) and its encoded bytes. */
+ * none) and its encoded bytes. It is asked of this node's daemon, which
+ * relays it to the daemon of `node` (neither it nor the timeout travels:
+ * a request that came over the wire has node 0, "here"). */
 typedef struct skald__reg_spawn_s {
 	char *behavior;
 	char *type;
 	uint8_t *data;
 	size_t len;
+	uint64_t node;
+	uint64_t timeout_ms;
 } skald__reg_spawn_t;
 
 /* The answer to a lookup or a spawn. */

@@ -90,8 +90,8 @@ int skald__reg_serve_spawn(skald_system_t *sys, const skald__reg_spawn_t *req, s
 /* The spawner's side                                                        */
 
 /* The request for behavior with payload of type, encoded now. */
-static int request(const char *behavior, uint32_t type, const void *payload,
-                   skald__reg_spawn_t **out)
+static int request(const char *behavior, uint32_t type, const void *payload, uint64_t node,
+                   uint64_t timeout_ms, skald__reg_spawn_t **out)
 {
 	int rc = skald__reg_check_name(behavior);
 	if (rc < 0)
@@ -116,21 +116,37 @@ static int request(const char *behavior, uint32_t type, const void *payload,
 		skald__reg_spawn_free(s);
 		return SKALD_EENCODE;
 	}
+	s->node = node;
+	s->timeout_ms = timeout_ms;
 	*out = s;
 	return 0;
 }
 
-/* The registry actor of node, if node is this one or an up member whose
- * registry actor is known. */
-static int daemon_of(skald__reg_t *reg, uint64_t node, skald_ref_t *out)
+/* The daemon of this node, which relays the request, if node is this one
+ * or an up member. */
+static int relay_of(skald_system_t *sys, skald__reg_t *reg, uint64_t node, skald_ref_t *out)
 {
+	skald_member_t m[64], *v = m;
+	size_t n = 0;
+	int rc = skald_cluster_members(sys, m, 64, &n);
+	if (rc == 0 && n > 64) {
+		if ((v = malloc(n * sizeof *v)) == NULL)
+			return SKALD_ENOMEM;
+		rc = skald_cluster_members(sys, v, n, &n);
+	}
+	int up = node == reg->self;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		up |= v[i].node == node;
+	if (v != m)
+		free(v);
+	if (rc < 0)
+		return rc;
+	if (!up)
+		return SKALD_ENODEDOWN;
 	uv_mutex_lock(&reg->lock);
-	skald__reg_peer_t *p = node != reg->self ? skald__reg_peer(reg, node, 0) : NULL;
-	*out = node == reg->self    ? reg->daemon
-	       : p != NULL && p->status == PEER_UP ? p->daemon
-	                                           : SKALD_REF_NULL;
+	*out = reg->daemon;
 	uv_mutex_unlock(&reg->lock);
-	return skald_ref_is_null(*out) ? SKALD_ENODEDOWN : 0;
+	return skald_ref_is_null(*out) ? SKALD_ESTOPPING : 0;
 }
 
 typedef struct spawn_ctx_s {
@@ -170,11 +186,11 @@ int skald_cluster_spawn(skald_actor_t *self, uint64_t node, const char *behavior
 	if (skald__current != self->thread)
 		return SKALD_ENOTOWNER;
 	skald_ref_t to;
-	int rc = daemon_of(reg, node, &to);
+	int rc = relay_of(self->thread->sys, reg, node, &to);
 	if (rc < 0)
 		return rc;
 	skald__reg_spawn_t *req;
-	if ((rc = request(behavior, type, payload, &req)) < 0)
+	if ((rc = request(behavior, type, payload, node, timeout_ms, &req)) < 0)
 		return rc;
 	spawn_ctx_t *ctx = malloc(sizeof *ctx);
 	if (ctx == NULL) {
@@ -200,11 +216,11 @@ int skald_cluster_system_spawn(skald_system_t *sys, uint64_t node, const char *b
 	if (skald__current != NULL)
 		return SKALD_ENOTOWNER;
 	skald_ref_t to;
-	int rc = daemon_of(reg, node, &to);
+	int rc = relay_of(sys, reg, node, &to);
 	if (rc < 0)
 		return rc;
 	skald__reg_spawn_t *req;
-	if ((rc = request(behavior, type, payload, &req)) < 0)
+	if ((rc = request(behavior, type, payload, node, timeout_ms, &req)) < 0)
 		return rc;
 	uint32_t rtype;
 	void *rpayload = NULL;

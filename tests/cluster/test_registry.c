@@ -106,7 +106,7 @@ Test(registry, bad_names_are_refused_with_a_clear_error)
 	cr_assert_eq(skald_group_join(sys, too_long, a), SKALD_ENAMETOOLONG);
 	cr_assert_eq(skald_cluster_behavior_register(too_long, &idle), SKALD_ENAMETOOLONG);
 	cr_assert(strstr(skald_strerror(SKALD_ENAMETOOLONG), "255") != NULL);
-	cr_assert_str_eq(skald_err_name(SKALD_EFULL), "EFULL");
+	cr_assert_str_eq(skald_err_name(SKALD_EFULL), "SKALD_EFULL");
 	cr_assert(strstr(skald_strerror(SKALD_EFULL), "max_names") != NULL);
 	skald_system_stop(sys);
 }

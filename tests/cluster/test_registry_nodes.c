@@ -313,11 +313,11 @@ Test(registry_nodes, a_behaviour_is_spawned_on_a_chosen_member)
 	             0);
 	cr_assert_eq(r.node, m[2]->id, "spawned on another node");
 	/* It answers (an ask of 1, answered 41 by the adder). */
-	cr_assert_eq(cmd(m[1], "ask %llx %u %u", (unsigned long long)r.node, r.actor,
+	cr_assert_eq(cmd(m[0], "ask %llx %u %u", (unsigned long long)r.node, r.actor,
 	                 r.incarnation),
 	             0);
-	PAWAIT(m[1]->asked, WAIT_MS);
-	cr_assert_eq(m[1]->asked_rc, 0, "%s", skald_err_name(m[1]->asked_rc));
+	PAWAIT(m[0]->asked, WAIT_MS);
+	cr_assert_eq(m[0]->asked_rc, 0, "%s", skald_err_name(m[0]->asked_rc));
 	/* A behaviour the member does not know. */
 	int rc = parse(answer(m[0], "spawn", "spawnx %llx cltest.nothing",
 	                      (unsigned long long)m[1]->id),
