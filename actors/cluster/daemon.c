@@ -31,12 +31,12 @@
 #include "actors/cluster/reg.h"
 #include "actors/remote/remote_int.h"
 
-#define DAEMON_NAME    "skald.cluster.registry"
-#define TICK_MS        1000u
-#define LOOKUP_MS      3000u
-#define WANT_AGAIN_MS  3000u
-#define FULL_CHUNK     1024u
-#define MAX_RELAYS     256u
+#define DAEMON_NAME   "skald.cluster.registry"
+#define TICK_MS       1000u
+#define LOOKUP_MS     3000u
+#define WANT_AGAIN_MS 3000u
+#define FULL_CHUNK    1024u
+#define MAX_RELAYS    256u
 
 /* A spawn asked of this node for another member, waiting for that
  * member's registry actor to be found. */
@@ -174,14 +174,16 @@ static void send_full(skald_actor_t *self, daemon_t *d, uint64_t node)
 				}
 				bs = v;
 			}
-			if ((bs[nb] = skald__reg_batch_new(REG_MSG_FULL, reg->self, d->ver)) == NULL) {
+			if ((bs[nb] = skald__reg_batch_new(REG_MSG_FULL, reg->self, d->ver)) ==
+			    NULL) {
 				failed = 1;
 				break;
 			}
 			bs[nb]->flags = nb == 0 ? REG_FULL_FIRST : 0;
 			nb++;
 		}
-		if (e != NULL && skald__reg_batch_add(bs[nb - 1], e->kind, 1, 0, e->key, e->ref) < 0)
+		if (e != NULL &&
+		    skald__reg_batch_add(bs[nb - 1], e->kind, 1, 0, e->key, e->ref) < 0)
 			failed = 1;
 	}
 	if (failed)
@@ -214,8 +216,7 @@ static void send_small(skald_actor_t *self, daemon_t *d, skald_ref_t to, uint8_t
 /* ------------------------------------------------------------------------ */
 /* Remote spawns, relayed to the chosen member                               */
 
-static void answer_spawn(skald_actor_t *self, const skald_msg_t *asked, int status,
-                         skald_ref_t ref)
+static void answer_spawn(skald_actor_t *self, const skald_msg_t *asked, int status, skald_ref_t ref)
 {
 	skald__reg_result_t *res = skald__reg_result_new(status, ref);
 	if (res != NULL && skald_reply(self, asked, skald__t_reg_result, res) < 0)
@@ -256,8 +257,7 @@ static void forward(skald_actor_t *self, skald_ref_t to, skald__reg_spawn_t *req
 
 /* Forwards (to != null) or fails with status the relays waiting for node,
  * and the expired ones (node 0). */
-static void relays_end(skald_actor_t *self, daemon_t *d, uint64_t node, skald_ref_t to,
-                       int status)
+static void relays_end(skald_actor_t *self, daemon_t *d, uint64_t node, skald_ref_t to, int status)
 {
 	uint64_t now = skald__mono_ms();
 	for (size_t i = 0; i < d->nrelays;) {
@@ -358,8 +358,8 @@ static void ask_registry(skald__net_t *net, void *arg)
 	ask_registry_t *a = arg;
 	skald__peer_t *p = net->stopping ? NULL : skald__peer_find(net, a->node);
 	char *name = p != NULL && atomic_load(&p->up) ? strdup(DAEMON_NAME) : NULL;
-	skald__env_t *e = name != NULL ? skald__env_new(ENV_USER, skald__t_lookup, a->from, name)
-	                               : NULL;
+	skald__env_t *e =
+	        name != NULL ? skald__env_new(ENV_USER, skald__t_lookup, a->from, name) : NULL;
 	if (e != NULL) {
 		e->corr = a->corr;
 		skald__send(net->sys, p->registry, e);
@@ -653,7 +653,7 @@ static void on_remote(skald_actor_t *self, daemon_t *d, skald_ref_t from, skald_
 {
 	skald__reg_t *reg = d->reg;
 	if (b->origin == reg->self || from.node != b->origin)
-		return; /* only an origin speaks for its part */
+		return;                           /* only an origin speaks for its part */
 	int want = 0, full = 0, settle_names = 0; /* 1: the names of b; 2: all */
 	uint64_t now = skald__mono_ms();
 	uv_mutex_lock(&reg->lock);

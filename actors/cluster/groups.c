@@ -18,12 +18,12 @@
 
 int skald_group_join(skald_system_t *sys, const char *key, skald_ref_t ref)
 {
-	skald__reg_t *reg = skald__reg_of(sys);
-	int rc = skald__reg_check_name(key);
-	if (reg == NULL || skald_ref_is_null(ref))
-		return SKALD_EINVAL;
+	skald__reg_t *reg;
+	int rc = skald__reg_args(sys, key, &reg);
 	if (rc < 0)
 		return rc;
+	if (skald_ref_is_null(ref))
+		return SKALD_EINVAL;
 	uv_mutex_lock(&reg->lock);
 	if (skald__reg_find(reg, REG_GROUP, key, ref, reg->self) == NULL &&
 	    (rc = skald__reg_add(reg, REG_GROUP, key, ref, reg->self)) == 0 &&
@@ -35,10 +35,8 @@ int skald_group_join(skald_system_t *sys, const char *key, skald_ref_t ref)
 
 int skald_group_leave(skald_system_t *sys, const char *key, skald_ref_t ref)
 {
-	skald__reg_t *reg = skald__reg_of(sys);
-	int rc = skald__reg_check_name(key);
-	if (reg == NULL)
-		return SKALD_EINVAL;
+	skald__reg_t *reg;
+	int rc = skald__reg_args(sys, key, &reg);
 	if (rc < 0)
 		return rc;
 	uv_mutex_lock(&reg->lock);
@@ -56,12 +54,12 @@ int skald_group_leave(skald_system_t *sys, const char *key, skald_ref_t ref)
 int skald_group_members(skald_system_t *sys, const char *key, skald_ref_t *out, size_t cap,
                         size_t *n)
 {
-	skald__reg_t *reg = skald__reg_of(sys);
-	int rc = skald__reg_check_name(key);
-	if (reg == NULL || n == NULL || (out == NULL && cap > 0))
-		return SKALD_EINVAL;
+	skald__reg_t *reg;
+	int rc = skald__reg_args(sys, key, &reg);
 	if (rc < 0)
 		return rc;
+	if (n == NULL || (out == NULL && cap > 0))
+		return SKALD_EINVAL;
 	skald_ref_t *v;
 	uv_mutex_lock(&reg->lock);
 	rc = skald__reg_listing(reg, key, &v, n);
@@ -85,16 +83,10 @@ static skald__reg_sub_t *sub_find(skald__reg_t *reg, const char *key, skald_ref_
 /* The checks of (un)subscribe; the registry of self in *out. */
 static int sub_check(skald_actor_t *self, const char *key, skald__reg_t **out)
 {
-	skald__reg_t *reg = self != NULL ? skald__reg_of(self->thread->sys) : NULL;
-	int rc = skald__reg_check_name(key);
-	if (reg == NULL)
-		return SKALD_EINVAL;
+	int rc = skald__reg_args(self != NULL ? self->thread->sys : NULL, key, out);
 	if (rc < 0)
 		return rc;
-	if (skald__current != self->thread)
-		return SKALD_ENOTOWNER;
-	*out = reg;
-	return 0;
+	return skald__current != self->thread ? SKALD_ENOTOWNER : 0;
 }
 
 int skald_group_subscribe(skald_actor_t *self, const char *key)

@@ -17,12 +17,12 @@
 
 int skald_cluster_register(skald_system_t *sys, const char *name, skald_ref_t ref)
 {
-	skald__reg_t *reg = skald__reg_of(sys);
-	int rc = skald__reg_check_name(name);
-	if (reg == NULL || skald_ref_is_null(ref))
-		return SKALD_EINVAL;
+	skald__reg_t *reg;
+	int rc = skald__reg_args(sys, name, &reg);
 	if (rc < 0)
 		return rc;
+	if (skald_ref_is_null(ref))
+		return SKALD_EINVAL;
 	uv_mutex_lock(&reg->lock);
 	skald__reg_entry_t *w = skald__reg_winner(reg, name);
 	if (w != NULL) {
@@ -37,10 +37,8 @@ int skald_cluster_register(skald_system_t *sys, const char *name, skald_ref_t re
 
 int skald_cluster_unregister(skald_system_t *sys, const char *name)
 {
-	skald__reg_t *reg = skald__reg_of(sys);
-	int rc = skald__reg_check_name(name);
-	if (reg == NULL)
-		return SKALD_EINVAL;
+	skald__reg_t *reg;
+	int rc = skald__reg_args(sys, name, &reg);
 	if (rc < 0)
 		return rc;
 	uv_mutex_lock(&reg->lock);
@@ -58,12 +56,12 @@ int skald_cluster_unregister(skald_system_t *sys, const char *name)
 
 int skald_cluster_whereis(skald_system_t *sys, const char *name, skald_ref_t *ref)
 {
-	skald__reg_t *reg = skald__reg_of(sys);
-	int rc = skald__reg_check_name(name);
-	if (reg == NULL || ref == NULL)
-		return SKALD_EINVAL;
+	skald__reg_t *reg;
+	int rc = skald__reg_args(sys, name, &reg);
 	if (rc < 0)
 		return rc;
+	if (ref == NULL)
+		return SKALD_EINVAL;
 	uv_mutex_lock(&reg->lock);
 	skald__reg_entry_t *w = skald__reg_winner(reg, name);
 	if (w != NULL)
@@ -98,12 +96,12 @@ static void looked_up(skald_actor_t *self, void *state, int status, skald_msg_t 
 int skald_cluster_lookup(skald_actor_t *self, const char *name, uint64_t timeout_ms,
                          skald_lookup_fn cb, void *arg)
 {
-	skald__reg_t *reg = self != NULL ? skald__reg_of(self->thread->sys) : NULL;
-	int rc = skald__reg_check_name(name);
-	if (reg == NULL || cb == NULL)
-		return SKALD_EINVAL;
+	skald__reg_t *reg;
+	int rc = skald__reg_args(self != NULL ? self->thread->sys : NULL, name, &reg);
 	if (rc < 0)
 		return rc;
+	if (cb == NULL)
+		return SKALD_EINVAL;
 	if (skald__current != self->thread)
 		return SKALD_ENOTOWNER;
 	lookup_ctx_t *ctx = malloc(sizeof *ctx);
@@ -142,8 +140,8 @@ int skald_cluster_lookup(skald_actor_t *self, const char *name, uint64_t timeout
 		return rc;
 	}
 	if (wait) {
-		reg->waiters[reg->nwaiters++] = (skald__reg_waiter_t){
-		        copy, self->ref, corr, skald__mono_ms() + timeout_ms};
+		reg->waiters[reg->nwaiters++] =
+		        (skald__reg_waiter_t){copy, self->ref, corr, skald__mono_ms() + timeout_ms};
 		copy = NULL;
 	} else {
 		skald__reg_answer(reg->sys, self->ref, corr, w != NULL ? 0 : SKALD_ETIMEDOUT,
@@ -157,12 +155,12 @@ int skald_cluster_lookup(skald_actor_t *self, const char *name, uint64_t timeout
 int skald_cluster_system_lookup(skald_system_t *sys, const char *name, uint64_t timeout_ms,
                                 skald_ref_t *ref)
 {
-	skald__reg_t *reg = skald__reg_of(sys);
-	int rc = skald__reg_check_name(name);
-	if (reg == NULL || ref == NULL)
-		return SKALD_EINVAL;
+	skald__reg_t *reg;
+	int rc = skald__reg_args(sys, name, &reg);
 	if (rc < 0)
 		return rc;
+	if (ref == NULL)
+		return SKALD_EINVAL;
 	if (skald__current != NULL)
 		return SKALD_ENOTOWNER;
 	uint64_t deadline = uv_hrtime() + timeout_ms * 1000000ull;

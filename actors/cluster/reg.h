@@ -43,7 +43,7 @@ enum { REG_NAME = 1, REG_GROUP = 2, REG_WATCH = 3 /* LOCAL only: watch a subscri
 
 /* One registration. */
 typedef struct skald__reg_entry_s {
-	char *key;       /* NULL: a free slot */
+	char *key; /* NULL: a free slot */
 	skald_ref_t ref;
 	uint64_t origin; /* the node that made it, the only one to end it */
 	uint32_t next;   /* hash chain: index + 1 of the next entry, 0 at the end */
@@ -181,6 +181,9 @@ void skald__reg_items_free(skald__reg_item_t *items, size_t n);
 
 /* 0, SKALD_EINVAL (NULL or empty) or SKALD_ENAMETOOLONG. No lock. */
 int skald__reg_check_name(const char *name);
+/* The checks every call of the API starts with: the registry of sys in
+ * *out, or SKALD_EINVAL (no cluster) or the name's error. No lock. */
+int skald__reg_args(skald_system_t *sys, const char *name, skald__reg_t **out);
 /* The entry (kind, key, ref, origin), or NULL. */
 skald__reg_entry_t *skald__reg_find(skald__reg_t *reg, uint8_t kind, const char *key,
                                     skald_ref_t ref, uint64_t origin);
@@ -195,8 +198,7 @@ int skald__reg_add(skald__reg_t *reg, uint8_t kind, const char *key, skald_ref_t
 /* Removes e, telling group subscribers LEFT with reason. */
 void skald__reg_del(skald__reg_t *reg, skald__reg_entry_t *e, int reason);
 /* Tells the daemon a change this node made (a LOCAL batch of one item). */
-int skald__reg_tell(skald__reg_t *reg, uint8_t kind, uint8_t add, const char *key,
-                    skald_ref_t ref);
+int skald__reg_tell(skald__reg_t *reg, uint8_t kind, uint8_t add, const char *key, skald_ref_t ref);
 /* The peer of node, created (status UNKNOWN) if create and there is room;
  * NULL otherwise. */
 skald__reg_peer_t *skald__reg_peer(skald__reg_t *reg, uint64_t node, int create);

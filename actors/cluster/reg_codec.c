@@ -38,7 +38,7 @@ typedef struct wr_s {
 
 static void put(wr_t *w, const void *src, size_t n)
 {
-	if (w->err)
+	if (w->err || n == 0)
 		return;
 	if (w->len + n > w->cap) {
 		size_t cap = w->cap ? w->cap * 2 : 256;

@@ -226,7 +226,8 @@ int skald_cluster_system_spawn(skald_system_t *sys, uint64_t node, const char *b
 	void *rpayload = NULL;
 	rc = skald_system_ask(sys, to, skald__t_reg_spawn, req, timeout_ms, &rtype, &rpayload);
 	/* Failures found before sending leave the request ours. */
-	if (rc == SKALD_EINVAL || rc == SKALD_ENOTYPE || rc == SKALD_ENOTOWNER || rc == SKALD_ENOMEM)
+	if (rc == SKALD_EINVAL || rc == SKALD_ENOTYPE || rc == SKALD_ENOTOWNER ||
+	    rc == SKALD_ENOMEM)
 		skald__reg_spawn_free(req);
 	skald_msg_t reply = {rtype, rpayload, SKALD_REF_NULL, 0};
 	rc = outcome(rc, &reply, ref);

@@ -27,6 +27,18 @@ int skald__reg_check_name(const char *name)
 	return strnlen(name, SKALD_NAME_MAX + 1) > SKALD_NAME_MAX ? SKALD_ENAMETOOLONG : 0;
 }
 
+int skald__reg_args(skald_system_t *sys, const char *name, skald__reg_t **out)
+{
+	skald__reg_t *reg = skald__reg_of(sys);
+	int rc = skald__reg_check_name(name);
+	if (reg == NULL)
+		return SKALD_EINVAL;
+	if (rc < 0)
+		return rc;
+	*out = reg;
+	return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Peers                                                                     */
 
@@ -96,7 +108,7 @@ static uint32_t *bucket(skald__reg_t *reg, const char *key)
 }
 
 #define CHAIN(reg, key, e)                                                                         \
-	for (skald__reg_entry_t *e = *bucket(reg, key) ? &(reg)->v[*bucket(reg, key) - 1] : NULL; \
+	for (skald__reg_entry_t *e = *bucket(reg, key) ? &(reg)->v[*bucket(reg, key) - 1] : NULL;  \
 	     e != NULL; e = e->next ? &(reg)->v[e->next - 1] : NULL)
 
 skald__reg_entry_t *skald__reg_find(skald__reg_t *reg, uint8_t kind, const char *key,
@@ -212,7 +224,8 @@ void skald__reg_answer(skald_system_t *sys, skald_ref_t asker, uint64_t corr, in
 			env->arg = status;
 	} else {
 		res = skald__reg_result_new(0, ref);
-		env = res ? skald__env_new(ENV_REPLY, skald__t_reg_result, SKALD_REF_NULL, res) : NULL;
+		env = res ? skald__env_new(ENV_REPLY, skald__t_reg_result, SKALD_REF_NULL, res)
+		          : NULL;
 	}
 	if (env == NULL) {
 		free(res);
@@ -389,8 +402,7 @@ int skald__reg_listing(skald__reg_t *reg, const char *key, skald_ref_t **out, si
 /* ------------------------------------------------------------------------ */
 /* The table's life                                                          */
 
-int skald__reg_tell(skald__reg_t *reg, uint8_t kind, uint8_t add, const char *key,
-                    skald_ref_t ref)
+int skald__reg_tell(skald__reg_t *reg, uint8_t kind, uint8_t add, const char *key, skald_ref_t ref)
 {
 	if (skald_ref_is_null(reg->daemon))
 		return 0; /* the daemon reads the table when it starts */

@@ -46,11 +46,13 @@ extern "C" {
 	XX(ECLUSTER, -5029, "handshake refused: another cluster name")                             \
 	XX(EVERSION, -5030, "handshake refused: unsupported protocol version")                     \
 	XX(EPROTO, -5031, "protocol error: malformed, oversized or unexpected frame")              \
-	XX(ENOCODEC, -5032, "the message type has no codec and cannot cross nodes")               \
-	XX(ENAMETOOLONG, -5040, "name too long: names, group keys and behaviour names are at most " \
-	                        "SKALD_NAME_MAX (255) bytes")                                      \
-	XX(EFULL, -5041, "the cluster registry is full: raise skald_cluster_config_t.max_names or " \
-	                 "max_group_entries")
+	XX(ENOCODEC, -5032, "the message type has no codec and cannot cross nodes")                \
+	XX(ENAMETOOLONG, -5040,                                                                    \
+	   "name too long: names, group keys and behaviour names are at most "                     \
+	   "SKALD_NAME_MAX (255) bytes")                                                           \
+	XX(EFULL, -5041,                                                                           \
+	   "the cluster registry is full: raise skald_cluster_config_t.max_names or "              \
+	   "max_group_entries")
 
 typedef enum {
 #define XX(name, value, msg) SKALD_##name = value,

@@ -56,7 +56,7 @@ static int num_decode(const void *data, size_t len, void **payload)
 	return 0;
 }
 
-static const skald_msgtype_t num_type = {
+const skald_msgtype_t proc_num_type = {
         .name = "cltest.num", .encode = num_encode, .decode = num_decode};
 static uint32_t t_num;
 
@@ -116,8 +116,8 @@ static const skald_behavior_t watcher_behavior = {.init = watcher_init, .receive
 
 /* --- the registry's commands ---------------------------------------------- */
 
-#define REF_FMT      "%" PRIx64 " %u %u"
-#define REF_ARGS(r)  (r).node, (r).actor, (r).incarnation
+#define REF_FMT     "%" PRIx64 " %u %u"
+#define REF_ARGS(r) (r).node, (r).actor, (r).incarnation
 
 /* An actor registered under a name: says when it loses it, and answers
  * asks of a number like the echo. */
@@ -204,7 +204,8 @@ static const skald_behavior_t gsub_behavior = {
 static int adder_init(skald_actor_t *self, void *state, void *arg)
 {
 	*(uintptr_t *)state = (uintptr_t)arg;
-	return 0;
+	/* The same id everywhere in the process, also outside a member. */
+	return skald_type_register(&proc_num_type, &t_num);
 }
 
 static int adder_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
@@ -215,7 +216,7 @@ static int adder_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 	return 0;
 }
 
-static const skald_behavior_t adder_behavior = {
+const skald_behavior_t proc_adder_behavior = {
         .state_size = sizeof(uintptr_t), .init = adder_init, .receive = adder_receive};
 
 /* Spawns `named` and registers it under name; reports it. */
@@ -433,8 +434,8 @@ static int member_main(const char *name)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if ((unsigned)getppid() != env_uint("SKALD_CL_PPID", 0))
 		return 11;
-	if (skald_type_register(&num_type, &t_num) < 0 ||
-	    skald_cluster_behavior_register("cltest.adder", &adder_behavior) < 0 ||
+	if (skald_type_register(&proc_num_type, &t_num) < 0 ||
+	    skald_cluster_behavior_register("cltest.adder", &proc_adder_behavior) < 0 ||
 	    skald_cluster_behavior_register("cltest.echo", &echo_behavior) < 0)
 		return 12;
 	int port = (int)env_uint("SKALD_CL_PORT", 0), rc;

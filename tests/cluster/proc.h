@@ -92,6 +92,12 @@ typedef struct proc_s {
 	size_t len;
 } proc_t;
 
+/* A number carried in the payload pointer, as decimal text on the wire
+ * ("cltest.num"), and "cltest.adder": spawned with a number as its
+ * argument, it answers an ask of a number X with X + argument. */
+extern const skald_msgtype_t proc_num_type;
+extern const skald_behavior_t proc_adder_behavior;
+
 /* Starts a member process; returns at once (NULL if fork failed). */
 proc_t *proc_start(const proc_opts_t *o);
 /* Reads every member's reports that have arrived. */

@@ -7,12 +7,12 @@
 #define SKALD_TEST_DEFINE
 #include "tests/include/skald_test.h"
 
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "proc.h"
 #include "skald/skald.h"
 
 static void setup(void)
@@ -249,8 +249,7 @@ static int subscriber_receive(skald_actor_t *self, void *state, skald_msg_t *msg
 	return 0;
 }
 
-static const skald_behavior_t subscriber = {.init = subscriber_init,
-                                            .receive = subscriber_receive};
+static const skald_behavior_t subscriber = {.init = subscriber_init, .receive = subscriber_receive};
 
 static int events(void)
 {
@@ -302,64 +301,23 @@ Test(registry, a_subscriber_gets_the_listing_then_every_change)
 /* ------------------------------------------------------------------------ */
 /* Spawn                                                                     */
 
-static int num_encode(const void *payload, void **out, size_t *len)
-{
-	char *s = malloc(24);
-	if (s == NULL)
-		return SKALD_ENOMEM;
-	*len = (size_t)snprintf(s, 24, "%" PRIuPTR, (uintptr_t)payload);
-	*out = s;
-	return 0;
-}
-
-static int num_decode(const void *data, size_t len, void **payload)
-{
-	char s[24];
-	if (len == 0 || len >= sizeof s)
-		return SKALD_EDECODE;
-	memcpy(s, data, len);
-	s[len] = '\0';
-	*payload = (void *)(uintptr_t)strtoull(s, NULL, 10);
-	return 0;
-}
-
-static const skald_msgtype_t num_type = {
-        .name = "regtest.num", .encode = num_encode, .decode = num_decode};
 static const skald_msgtype_t local_type = {.name = "regtest.local"};
-
-static int adder_init(skald_actor_t *self, void *state, void *arg)
-{
-	*(uintptr_t *)state = (uintptr_t)arg;
-	return 0;
-}
-
-static int adder_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
-{
-	uint32_t num;
-	skald_type_lookup("regtest.num", &num);
-	if (msg->type == num)
-		skald_reply(self, msg, num, (void *)((uintptr_t)msg->payload + *(uintptr_t *)state));
-	return 0;
-}
-
-static const skald_behavior_t adder = {
-        .state_size = sizeof(uintptr_t), .init = adder_init, .receive = adder_receive};
 
 Test(registry, a_behaviour_registered_by_name_is_spawned_with_its_argument)
 {
 	skald_system_t *sys = one_node((skald_cluster_config_t){0});
 	uint32_t num, local;
-	cr_assert_eq(skald_type_register(&num_type, &num), 0);
+	cr_assert_eq(skald_type_register(&proc_num_type, &num), 0);
 	cr_assert_eq(skald_type_register(&local_type, &local), 0);
-	cr_assert_eq(skald_cluster_behavior_register("regtest.adder", &adder), 0);
-	cr_assert_eq(skald_cluster_behavior_register("regtest.adder", &adder), 0);
+	cr_assert_eq(skald_cluster_behavior_register("regtest.adder", &proc_adder_behavior), 0);
+	cr_assert_eq(skald_cluster_behavior_register("regtest.adder", &proc_adder_behavior), 0);
 	cr_assert_eq(skald_cluster_behavior_register("regtest.adder", &idle), SKALD_EEXISTS);
 	cr_assert_eq(skald_cluster_behavior_register("", &idle), SKALD_EINVAL);
 	uint64_t me = skald_system_node(sys);
 	skald_ref_t r;
-	cr_assert_eq(skald_cluster_system_spawn(sys, me, "regtest.adder", num, (void *)40, 10000,
-	                                        &r),
-	             0);
+	cr_assert_eq(
+	        skald_cluster_system_spawn(sys, me, "regtest.adder", num, (void *)40, 10000, &r),
+	        0);
 	cr_assert_eq(r.node, me);
 	uint32_t type;
 	void *reply;
@@ -369,9 +327,9 @@ Test(registry, a_behaviour_registered_by_name_is_spawned_with_its_argument)
 	             SKALD_ENOTFOUND);
 	cr_assert_eq(skald_cluster_system_spawn(sys, me ^ 1, "regtest.adder", 0, NULL, 10000, &r),
 	             SKALD_ENODEDOWN, "not a member");
-	cr_assert_eq(skald_cluster_system_spawn(sys, me, "regtest.adder", local, (void *)1, 10000,
-	                                        &r),
-	             SKALD_ENOCODEC);
+	cr_assert_eq(
+	        skald_cluster_system_spawn(sys, me, "regtest.adder", local, (void *)1, 10000, &r),
+	        SKALD_ENOCODEC);
 	cr_assert_eq(skald_cluster_system_spawn(sys, me, "regtest.adder", 0, (void *)1, 10000, &r),
 	             SKALD_EINVAL, "an argument without a type");
 	skald_system_stop(sys);
@@ -394,14 +352,14 @@ static int decode_as(const char *type, const void *data, size_t len)
 
 /* A DELTA from node 1 at version 2 with one item: a name "ab". */
 static const uint8_t good_batch[] = {
-        0, 0,                            /* what, flags */
-        0, 0, 0, 0, 0, 0, 0, 1,          /* origin */
-        0, 0, 0, 0, 0, 0, 0, 2,          /* ver */
-        0, 0, 0, 1,                      /* count */
-        1, 1, 0, 0, 0, 0,                /* kind, add, reason */
-        0, 0, 0, 0, 0, 0, 0, 1,          /* ref node */
-        0, 0, 0, 7, 0, 0, 0, 1,          /* actor, incarnation */
-        0, 2, 'a', 'b',                  /* key */
+        0, 0,                       /* what, flags */
+        0, 0, 0,   0,   0, 0, 0, 1, /* origin */
+        0, 0, 0,   0,   0, 0, 0, 2, /* ver */
+        0, 0, 0,   1,               /* count */
+        1, 1, 0,   0,   0, 0,       /* kind, add, reason */
+        0, 0, 0,   0,   0, 0, 0, 1, /* ref node */
+        0, 0, 0,   7,   0, 0, 0, 1, /* actor, incarnation */
+        0, 2, 'a', 'b',             /* key */
 };
 
 Test(registry, malformed_registry_messages_are_refused)

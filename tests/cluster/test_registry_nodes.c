@@ -63,25 +63,38 @@ static int reg(proc_t *p, const char *name, skald_ref_t *ref)
 	return parse(answer(p, prefix, "reg %s", name), 2, ref);
 }
 
+/* Until every one of m[0..n) answers the command line (whose answers
+ * start with prefix) in a way ok() accepts. */
+static void await_answers(proc_t **m, int n, const char *prefix, const char *line,
+                          bool (*ok)(const char *answer, const void *want), const void *want)
+{
+	uint64_t end = proc_now_ms() + WAIT_MS;
+	for (;;) {
+		int agree = 0;
+		for (int i = 0; i < n; i++)
+			agree += ok(answer(m[i], prefix, "%s", line), want);
+		if (agree == n)
+			return;
+		cr_assert(proc_now_ms() < end, "\"%s\": %d of %d members answer as expected", line,
+		          agree, n);
+		usleep(50 * 1000);
+	}
+}
+
+static bool resolves_to(const char *line, const void *want)
+{
+	skald_ref_t r;
+	int rc = parse(line, 2, &r);
+	const skald_ref_t *w = want;
+	return skald_ref_is_null(*w) ? rc == SKALD_ENOTFOUND : rc == 0 && skald_ref_eq(r, *w);
+}
+
 /* Until every one of m[0..n) resolves name to want (null: to nothing). */
 static void await_where(proc_t **m, int n, const char *name, skald_ref_t want)
 {
 	char prefix[64];
 	snprintf(prefix, sizeof prefix, "where %s", name);
-	uint64_t end = proc_now_ms() + WAIT_MS;
-	for (;;) {
-		int agree = 0;
-		for (int i = 0; i < n; i++) {
-			skald_ref_t r;
-			int rc = parse(answer(m[i], prefix, "where %s", name), 2, &r);
-			agree += skald_ref_is_null(want) ? rc == SKALD_ENOTFOUND
-			                                 : rc == 0 && skald_ref_eq(r, want);
-		}
-		if (agree == n)
-			return;
-		cr_assert(proc_now_ms() < end, "\"%s\" resolves on %d of %d members", name, agree, n);
-		usleep(50 * 1000);
-	}
+	await_answers(m, n, prefix, prefix, resolves_to, &want);
 }
 
 static int cmd(proc_t *p, const char *fmt, ...)
@@ -238,25 +251,19 @@ static int gevents(proc_t *p, const char *key, int kind, skald_ref_t ref, int *r
 	return n;
 }
 
+static bool lists(const char *line, const void *want)
+{
+	int count = -1;
+	sscanf(line, "%*s %*s %d", &count);
+	return count == *(const int *)want;
+}
+
 /* Until every one of m[0..n) lists want entries under key. */
 static void await_listing(proc_t **m, int n, const char *key, int want)
 {
 	char prefix[64];
 	snprintf(prefix, sizeof prefix, "glist %s", key);
-	uint64_t end = proc_now_ms() + WAIT_MS;
-	for (;;) {
-		int agree = 0;
-		for (int i = 0; i < n; i++) {
-			int count = -1;
-			sscanf(answer(m[i], prefix, "glist %s", key), "%*s %*s %d", &count);
-			agree += count == want;
-		}
-		if (agree == n)
-			return;
-		cr_assert(proc_now_ms() < end, "%d of %d members list %d under %s", agree, n, want,
-		          key);
-		usleep(50 * 1000);
-	}
+	await_answers(m, n, prefix, prefix, lists, &want);
 }
 
 Test(registry_nodes, group_listings_follow_joins_stops_and_a_killed_member)
@@ -308,20 +315,19 @@ Test(registry_nodes, a_behaviour_is_spawned_on_a_chosen_member)
 	form(m, 3, -1);
 	await_converged(m, 3, 3, 0);
 	skald_ref_t r;
-	cr_assert_eq(parse(answer(m[0], "spawn", "spawn %llx 40", (unsigned long long)m[2]->id), 1,
-	                   &r),
-	             0);
+	cr_assert_eq(
+	        parse(answer(m[0], "spawn", "spawn %llx 40", (unsigned long long)m[2]->id), 1, &r),
+	        0);
 	cr_assert_eq(r.node, m[2]->id, "spawned on another node");
 	/* It answers (an ask of 1, answered 41 by the adder). */
-	cr_assert_eq(cmd(m[0], "ask %llx %u %u", (unsigned long long)r.node, r.actor,
-	                 r.incarnation),
-	             0);
+	cr_assert_eq(
+	        cmd(m[0], "ask %llx %u %u", (unsigned long long)r.node, r.actor, r.incarnation), 0);
 	PAWAIT(m[0]->asked, WAIT_MS);
 	cr_assert_eq(m[0]->asked_rc, 0, "%s", skald_err_name(m[0]->asked_rc));
 	/* A behaviour the member does not know. */
-	int rc = parse(answer(m[0], "spawn", "spawnx %llx cltest.nothing",
-	                      (unsigned long long)m[1]->id),
-	               1, &r);
+	int rc = parse(
+	        answer(m[0], "spawn", "spawnx %llx cltest.nothing", (unsigned long long)m[1]->id),
+	        1, &r);
 	cr_assert_eq(rc, SKALD_ENOTFOUND, "%s", skald_err_name(rc));
 	/* Without an argument, on this node. */
 	rc = parse(answer(m[0], "spawn", "spawnx %llx cltest.echo", (unsigned long long)m[0]->id),
