@@ -391,20 +391,24 @@ typedef void (*skald_spawned_fn)(skald_actor_t *self, void *state, int status, s
  * node's own id works too), as a top-level actor there, with payload, a
  * message of type `type` (0 and NULL: no argument), as its argument.
  * payload is borrowed: encoded with its type's codec before the call
- * returns, so the caller still owns it. cb runs once on self's thread with
- * the reference, or a failure:
+ * returns, so the caller still owns it. The request goes through this
+ * node's registry actor, which relays it to the member's (waiting, within
+ * timeout_ms, for a member that came up a moment ago to be found). cb runs
+ * once on self's thread with the reference, or a failure:
  *   SKALD_ENOTFOUND    no behaviour of that name on the member
  *   SKALD_ENOTYPE      the member does not know the argument's type
  *   SKALD_ENOCODEC     the type has no decode there
  *   SKALD_EDECODE      its decode failed
  *   SKALD_ESTOPPING, SKALD_ETOOMANY, SKALD_ENOMEM  the spawn there failed
- *   SKALD_ETIMEDOUT, SKALD_ECANCELED, SKALD_ENODEDOWN (lost on the way)
+ *   SKALD_ETOOMANY     256 spawns already wait here for members not found
+ *   SKALD_ENODEDOWN    the member went down meanwhile
+ *   SKALD_ETIMEDOUT, SKALD_ECANCELED, SKALD_ENOACTOR  (the ask's own)
  * arg is passed to cb as is. Errors (cb is never called): SKALD_EINVAL
  * (cluster not started, NULL self, behavior or cb, payload without a
  * type), SKALD_ENAMETOOLONG, SKALD_ENOTOWNER, SKALD_ENOTYPE (type not
  * registered here), SKALD_ENOCODEC (type without encode), SKALD_EENCODE,
- * SKALD_ENODEDOWN (node is not an up member, or its registry actor is not
- * known here yet), SKALD_ENOMEM.
+ * SKALD_ENODEDOWN (node is neither this one nor an up member of
+ * skald_cluster_members), SKALD_ESTOPPING, SKALD_ENOMEM.
  */
 int skald_cluster_spawn(skald_actor_t *self, uint64_t node, const char *behavior, uint32_t type,
                         const void *payload, uint64_t timeout_ms, skald_spawned_fn cb, void *arg);

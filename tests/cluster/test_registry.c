@@ -335,6 +335,50 @@ Test(registry, a_behaviour_registered_by_name_is_spawned_with_its_argument)
 	skald_system_stop(sys);
 }
 
+static atomic_int spawned_status = 1;
+static skald_ref_t spawned_ref;
+
+static void spawned(skald_actor_t *self, void *state, int status, skald_ref_t ref, void *arg)
+{
+	spawned_ref = ref;
+	atomic_store(&spawned_status, status);
+}
+
+static int spawner_init(skald_actor_t *self, void *state, void *arg)
+{
+	uint32_t num;
+	CHECK(skald_type_register(&proc_num_type, &num) == 0);
+	uint64_t me = skald_self(self).node;
+	CHECK(skald_cluster_spawn(self, me, "regtest.adder2", num, (void *)1, 10000, spawned,
+	                          NULL) == 0);
+	CHECK(skald_cluster_spawn(self, me, "regtest.adder2", 0, NULL, 10000, NULL, NULL) ==
+	      SKALD_EINVAL);
+	CHECK(skald_cluster_spawn(self, me ^ 1, "regtest.adder2", 0, NULL, 10000, spawned, NULL) ==
+	      SKALD_ENODEDOWN);
+	return 0;
+}
+
+static const skald_behavior_t spawner = {.init = spawner_init, .receive = idle_receive};
+
+Test(registry, an_actor_spawns_a_behaviour_and_hears_its_reference)
+{
+	skald_system_t *sys = one_node((skald_cluster_config_t){0});
+	cr_assert_eq(skald_cluster_behavior_register("regtest.adder2", &proc_adder_behavior), 0);
+	skald_ref_t s;
+	cr_assert_eq(skald_spawn(sys, &spawner, NULL, NULL, &s), 0);
+	AWAIT(atomic_load(&spawned_status) != 1, 10000);
+	cr_assert_eq(atomic_load(&spawned_status), 0, "%s",
+	             skald_err_name(atomic_load(&spawned_status)));
+	cr_assert_eq(spawned_ref.node, skald_system_node(sys));
+	uint32_t num, type;
+	void *reply;
+	cr_assert_eq(skald_type_lookup("cltest.num", &num), 0);
+	cr_assert_eq(skald_system_ask(sys, spawned_ref, num, (void *)1, 10000, &type, &reply), 0);
+	cr_assert_eq((uintptr_t)reply, 2);
+	checks_ok();
+	skald_system_stop(sys);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Malformed messages                                                        */
 
