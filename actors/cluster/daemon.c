@@ -498,6 +498,38 @@ static void member_seen(skald_actor_t *self, daemon_t *d, const skald_member_t *
 		relays_end(self, d, m->node, SKALD_REF_NULL, SKALD_ENODEDOWN);
 }
 
+/* Takes the ages (up numbers) of the published view: a merge may change
+ * one without an event. */
+static void refresh_ages(skald_actor_t *self, daemon_t *d)
+{
+	skald__reg_t *reg = d->reg;
+	skald_member_t *v;
+	size_t n;
+	if (skald__cluster_view(skald_actor_system(self), &v, &n) < 0)
+		return;
+	int changed = 0;
+	uv_mutex_lock(&reg->lock);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t up = v[i].up_number;
+		if (v[i].node == reg->self) {
+			changed |= up != 0 && up != reg->self_up;
+			reg->self_up = up != 0 ? up : reg->self_up;
+			continue;
+		}
+		skald__reg_peer_t *p = skald__reg_peer(reg, v[i].node, 0);
+		if (p != NULL && p->status == PEER_UP && up != 0 && up != p->up_number) {
+			p->up_number = up;
+			changed = 1;
+		}
+	}
+	if (changed)
+		uv_cond_broadcast(&reg->cond);
+	uv_mutex_unlock(&reg->lock);
+	free(v);
+	if (changed)
+		settle_all(self, d);
+}
+
 static void on_member(skald_actor_t *self, daemon_t *d, const skald_member_event_t *ev)
 {
 	switch (ev->kind) {
@@ -519,6 +551,7 @@ static void on_member(skald_actor_t *self, daemon_t *d, const skald_member_event
 	default:
 		break;
 	}
+	refresh_ages(self, d);
 }
 
 /* A connection to node came back: messages may have been lost while it
@@ -766,6 +799,7 @@ static void tick(skald_actor_t *self, void *state, void *arg)
 		send_full(self, d, fulls[i]);
 	free(fulls);
 	relays_end(self, d, 0, SKALD_REF_NULL, 0);
+	refresh_ages(self, d);
 	if (!skald_ref_is_null(ver_to)) {
 		flush(self, d);
 		send_small(self, d, ver_to, REG_MSG_VER);

@@ -81,6 +81,7 @@ typedef struct binding_s {
 	skald_member_t me;
 	skald_member_t *up; /* age order */
 	size_t nup;
+	uint64_t published; /* the digest of the view published (network thread) */
 	_Atomic uint64_t msgs_sent, bytes_sent, msgs_received, bytes_received;
 	int final_err; /* this node can never be up again: its reason */
 	char final_why[WHY_MAX];
@@ -200,6 +201,7 @@ static void publish(binding_t *b)
 	for (size_t i = 0; i < nup; i++)
 		member_of(&up[i], &list[i]);
 	free(up);
+	b->published = skald__cl_digest(b->cl);
 	uv_mutex_lock(&b->lock);
 	member_of(skald__cl_self(b->cl), &b->me);
 	free(b->up);
@@ -312,7 +314,10 @@ static void after(binding_t *b)
 		free(q);
 		changed = 1;
 	}
-	if (changed)
+	/* A merge can change the view without an event: an up number that
+	 * converges to the smallest one given (a joiner admitted by two
+	 * seeds at once). Placement and the registry read the snapshot. */
+	if (changed || skald__cl_digest(b->cl) != b->published)
 		publish(b);
 	b->draining = 0;
 	skald__conn_flush_dirty(b->net);
@@ -769,6 +774,20 @@ skald__reg_t *skald__reg_of(skald_system_t *sys)
 {
 	binding_t *b = binding_of(sys);
 	return b != NULL ? b->reg : NULL;
+}
+
+int skald__cluster_view(skald_system_t *sys, skald_member_t **out, size_t *n)
+{
+	binding_t *b = binding_of(sys);
+	if (b == NULL)
+		return SKALD_EINVAL;
+	uv_mutex_lock(&b->lock);
+	*n = b->nup;
+	*out = malloc((b->nup ? b->nup : 1) * sizeof **out);
+	if (*out != NULL)
+		memcpy(*out, b->up, b->nup * sizeof **out);
+	uv_mutex_unlock(&b->lock);
+	return *out != NULL ? 0 : SKALD_ENOMEM;
 }
 
 static void why_put(char *why, size_t len, const char *s)

@@ -226,6 +226,10 @@ void skald__reg_answer(skald_system_t *sys, skald_ref_t asker, uint64_t corr, in
 /* The registry of sys, or NULL before skald_cluster_start (node.c). Any
  * thread. */
 skald__reg_t *skald__reg_of(skald_system_t *sys);
+/* A malloc'ed copy of the up members, oldest first, as
+ * skald_cluster_members gives them (node.c). SKALD_EINVAL, SKALD_ENOMEM.
+ * Any thread. */
+int skald__cluster_view(skald_system_t *sys, skald_member_t **out, size_t *n);
 /* The table for sys (node.c calls it in skald_cluster_start, before the
  * cluster is visible); freed with skald__reg_free once the system's actors
  * are gone. SKALD_ENOMEM. */

@@ -126,21 +126,15 @@ static int request(const char *behavior, uint32_t type, const void *payload, uin
  * or an up member. */
 static int relay_of(skald_system_t *sys, skald__reg_t *reg, uint64_t node, skald_ref_t *out)
 {
-	skald_member_t m[64], *v = m;
-	size_t n = 0;
-	int rc = skald_cluster_members(sys, m, 64, &n);
-	if (rc == 0 && n > 64) {
-		if ((v = malloc(n * sizeof *v)) == NULL)
-			return SKALD_ENOMEM;
-		rc = skald_cluster_members(sys, v, n, &n);
-	}
-	int up = node == reg->self;
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		up |= v[i].node == node;
-	if (v != m)
-		free(v);
+	skald_member_t *v;
+	size_t n;
+	int rc = skald__cluster_view(sys, &v, &n);
 	if (rc < 0)
 		return rc;
+	int up = node == reg->self;
+	for (size_t i = 0; i < n; i++)
+		up |= v[i].node == node;
+	free(v);
 	if (!up)
 		return SKALD_ENODEDOWN;
 	uv_mutex_lock(&reg->lock);
