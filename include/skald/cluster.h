@@ -305,7 +305,8 @@ typedef struct skald_name_lost_s {
  * down or removed. Joining twice is a no-op. Any thread; never blocks.
  * Errors: SKALD_EINVAL (cluster not started, NULL or empty key, null ref),
  * SKALD_ENAMETOOLONG (key longer than SKALD_NAME_MAX), SKALD_EFULL (this
- * node holds max_group_entries entries), SKALD_ENOMEM.
+ * node's table holds max_group_entries entries, its own and those of the
+ * other members), SKALD_ENOMEM.
  */
 int skald_group_join(skald_system_t *sys, const char *key, skald_ref_t ref);
 
@@ -338,7 +339,8 @@ typedef struct skald_group_event_s {
 	skald_ref_t ref; /* JOINED, LEFT */
 	/* LEFT: 0 (skald_group_leave), SKALD_ENOACTOR (the actor stopped),
 	 * SKALD_ENODEDOWN (its node, or the node that checked it in, is down
-	 * or removed). */
+	 * or removed); 0 too when this node missed the change itself and
+	 * learnt it from the other node's whole registry. */
 	int reason;
 	/* CURRENT: the listing, ordered as skald_group_members. Owned by the
 	 * event. */
