@@ -94,6 +94,17 @@ int skald__migrate_walk(const skald__migration_t *known, size_t nknown, const ch
 int skald__journal_uri(const char *uri, const char *dflt, const char **out, char *err,
                        size_t errlen);
 
+/*
+ * Submits op, an append the caller owns and reuses (the writer's batch):
+ * op->writes[0..op->nwrites) point at the caller's writes, which are checked
+ * and numbered as skald_journal_append does. Returns 0, then done(op,
+ * status) runs once on the loop, status normalised as for
+ * skald_journal_append's callback, and op is the caller's again; or a
+ * negative code (as skald_journal_append) and nothing runs.
+ */
+int skald__journal_append_op(skald_journal_t *j, skald_op_t *op,
+                             void (*done)(skald_op_t *op, int status), void *arg);
+
 /* Wall-clock milliseconds since the Unix epoch. */
 int64_t skald__now_ms(void);
 
