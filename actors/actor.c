@@ -405,6 +405,7 @@ void skald__actor_terminate(skald_actor_t *a, int reason)
 	for (;;) {
 		n = skald__mpsc_pop(&a->mailbox);
 		if (n != NULL) {
+			skald_metric_add(skald__m.mailbox, -1);
 			skald__env_t *e = (skald__env_t *)n;
 			if (e->kind == ENV_WATCH) {
 				skald__down_send(sys, e->sender, a->ref, reason);

@@ -21,6 +21,7 @@
 #include "skald/actor.h"
 #include "actors/layer.h"
 #include "base/log.h"
+#include "base/metrics_int.h"
 #include "actors/mpsc.h"
 
 typedef struct skald__thread_s skald__thread_t;
@@ -170,6 +171,7 @@ struct skald_system_s {
 	_Atomic uint64_t live_actors;
 	_Atomic uint64_t spawned;
 	_Atomic uint64_t dead_letters;
+	skald__msource_t metrics; /* the counts above, read by /metrics */
 	/* Phase barrier of the graceful stop. */
 	uv_mutex_t stop_lock;
 	uv_cond_t stop_cond;

@@ -103,6 +103,27 @@ static void thread_main(void *arg)
 	skald__current = NULL;
 }
 
+/* The node and the reference of an actor, in the context of log lines
+ * (base/log.h). */
+static void log_ref(const void *actor, int field, char *buf, size_t len)
+{
+	skald_ref_t r = ((const skald_actor_t *)actor)->ref;
+	if (field == SKALD__LOG_NODE)
+		snprintf(buf, len, "%016llx", (unsigned long long)r.node);
+	else
+		skald_ref_str(r, buf, len);
+}
+
+/* The system's counts, for skald_metrics_render (base/metrics_int.h). */
+static void metrics_read(void *arg, double *v)
+{
+	skald_stats_t st;
+	skald_system_stats(arg, &st);
+	v[SKALD__SRC_MESSAGES] += (double)st.delivered;
+	v[SKALD__SRC_DEAD_LETTERS] += (double)st.dead_letters;
+	v[SKALD__SRC_ACTORS] += (double)st.live_actors;
+}
+
 int skald_system_new(const skald_config_t *cfg, skald_system_t **out)
 {
 	if (out == NULL)
@@ -117,6 +138,9 @@ int skald_system_new(const skald_config_t *cfg, skald_system_t **out)
 	}
 	if (n > 1024)
 		return SKALD_EINVAL;
+	skald__metrics_init();
+	skald__log_hook(SKALD__LOG_NODE, log_ref);
+	skald__log_hook(SKALD__LOG_ACTOR, log_ref);
 	skald_system_t *sys = calloc(1, sizeof *sys);
 	if (sys == NULL)
 		return SKALD_ENOMEM;
@@ -161,6 +185,8 @@ int skald_system_new(const skald_config_t *cfg, skald_system_t **out)
 		    0)
 			abort();
 	}
+	sys->metrics = (skald__msource_t){.read = metrics_read, .arg = sys};
+	skald__metrics_source_add(&sys->metrics);
 	*out = sys;
 	return 0;
 }
@@ -177,6 +203,7 @@ void skald_system_stop(skald_system_t *sys)
 	const skald__transport_t *tr = atomic_load(&sys->transport);
 	if (tr != NULL)
 		tr->stop(sys->transport_ctx);
+	skald__metrics_source_remove(&sys->metrics);
 	skald_system_shutdown(sys);
 	skald__slots_fini(&sys->slots);
 	uv_cond_destroy(&sys->stop_cond);

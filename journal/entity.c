@@ -16,6 +16,7 @@
 
 #include "actors/layer.h"
 #include "base/log.h"
+#include "base/metrics_int.h"
 #include "journal/journal_int.h"
 #include "journal/writer.h"
 #include "skald/entity.h"
@@ -40,6 +41,8 @@ typedef struct {
 	bool second_pass;     /* recovery: the replay up to the highest seq */
 	uint64_t target;      /* the highest seq the second pass replays to */
 	struct persist_s *pw; /* the write in flight */
+	uint64_t start_ns;    /* uv_hrtime() at init, for the recovery metric */
+	uint64_t read_ns;     /* uv_hrtime() when the current replay read began */
 } entity_t;
 
 /* Common head of every operation in flight. */
@@ -155,19 +158,20 @@ static void recovery_failed(skald_actor_t *a, entity_t *e, int rc, const char *w
 	skald_journal_t *j = skald__writer_journal(e->w);
 	uint64_t seq;
 	if (rc == SKALD_EDECODE && skald_journal_bad_event(j, NULL, &seq, NULL) == 0)
-		SKALD_LOG(SKALD_LOG_ERROR,
-		          "%s: recovery failed: event seq %llu is in the journal but cannot be "
-		          "read back (%s); the entity cannot recover past it",
-		          e->arg->pid, (unsigned long long)seq, skald_journal_errmsg(j));
+		SKALD_LOG_AT(a, SKALD_LOG_ERROR,
+		             "%s: recovery failed: event seq %llu is in the journal but cannot be "
+		             "read back (%s); the entity cannot recover past it",
+		             e->arg->pid, (unsigned long long)seq, skald_journal_errmsg(j));
 	else
-		SKALD_LOG(SKALD_LOG_ERROR, "%s: recovery failed while %s: %s (%s)", e->arg->pid,
-		          what, skald_strerror(rc), skald_journal_errmsg(j));
+		SKALD_LOG_AT(a, SKALD_LOG_ERROR, "%s: recovery failed while %s: %s (%s)",
+		             e->arg->pid, what, skald_strerror(rc), skald_journal_errmsg(j));
 	skald__actor_terminate(a, rc);
 }
 
 static void recovery_done(skald_actor_t *a, entity_t *e)
 {
 	e->ready = true;
+	skald_metric_observe(skald__m.recovery, (double)(uv_hrtime() - e->start_ns) / 1e9);
 	if (e->arg->type->recovered != NULL)
 		e->arg->type->recovered(a, e->state);
 	if (!skald__actor_terminated(a) && e->pw == NULL)
@@ -216,9 +220,9 @@ static int replay_cb(skald_journal_t *j, const skald_event_t *events, size_t n, 
 	for (size_t i = 0; i < n; i++) {
 		int rc = e->arg->type->apply(e->state, &events[i]);
 		if (rc < 0) {
-			SKALD_LOG(SKALD_LOG_ERROR, "%s: apply failed on seq %llu (%s): %s",
-			          e->arg->pid, (unsigned long long)events[i].seq, events[i].type,
-			          skald_strerror(rc));
+			SKALD_LOG_AT(a, SKALD_LOG_ERROR, "%s: apply failed on seq %llu (%s): %s",
+			             e->arg->pid, (unsigned long long)events[i].seq, events[i].type,
+			             skald_strerror(rc));
 			return rc;
 		}
 		e->seq = events[i].seq;
@@ -235,6 +239,7 @@ static void replay_done(skald_journal_t *j, int status, void *arg)
 		free(op);
 		return;
 	}
+	skald_metric_observe(skald__m.journal_replay, (double)(uv_hrtime() - e->read_ns) / 1e9);
 	if (status < 0) {
 		free(op);
 		recovery_failed(a, e, status, "replaying events");
@@ -260,6 +265,7 @@ static void replay_done(skald_journal_t *j, int status, void *arg)
 static void replay(skald_actor_t *a, entity_t *e, op_t *op, uint64_t to)
 {
 	skald_journal_t *j = skald__writer_journal(e->w);
+	e->read_ns = uv_hrtime();
 	int rc = skald_journal_read(j, e->arg->pid, e->seq + 1, to, SKALD_SEQ_MAX, replay_cb,
 	                            replay_done, op);
 	if (rc < 0) {
@@ -321,6 +327,13 @@ static void recover(skald_actor_t *a, entity_t *e)
 /* ------------------------------------------------------------------------ */
 /* The actor                                                                 */
 
+/* The persistence id in the context of log lines (base/log.h). */
+static void log_pid(const void *actor, int field, char *buf, size_t len)
+{
+	const char *pid = skald_entity_pid(actor);
+	snprintf(buf, len, "%s", pid != NULL ? pid : "");
+}
+
 static int entity_init(skald_actor_t *self, void *state, void *arg)
 {
 	entity_t *e = entity_of(self);
@@ -330,6 +343,8 @@ static int entity_init(skald_actor_t *self, void *state, void *arg)
 	e->sys = skald_actor_system(self);
 	e->ref = skald_self(self);
 	e->token = ++next_token;
+	skald__log_hook(SKALD__LOG_PID, log_pid);
+	e->start_ns = uv_hrtime();
 	e->w = skald__writer_get(self, &rc);
 	if (e->w == NULL)
 		return rc;
@@ -462,26 +477,29 @@ static void persisted(skald__pwrite_t *pw, int status)
 	}
 	e->pw = NULL;
 	int failed = 0;
+	if (status < 0)
+		skald_metric_inc(skald__m.write_failures, 1);
 	if (status == 0) {
 		for (size_t i = 0; i < p->n; i++) {
 			int rc = e->arg->type->apply(e->state, &p->events[i]);
 			e->seq = p->events[i].seq;
 			if (rc < 0 && !failed) {
-				SKALD_LOG(SKALD_LOG_ERROR, "%s: apply failed on seq %llu (%s): %s",
-				          e->arg->pid, (unsigned long long)p->events[i].seq,
-				          p->events[i].type, skald_strerror(rc));
+				SKALD_LOG_AT(a, SKALD_LOG_ERROR,
+				             "%s: apply failed on seq %llu (%s): %s", e->arg->pid,
+				             (unsigned long long)p->events[i].seq,
+				             p->events[i].type, skald_strerror(rc));
 				failed = rc;
 			}
 		}
 	} else if (status == SKALD_ECONFLICT) {
-		SKALD_LOG(SKALD_LOG_WARN,
-		          "%s: another writer appended after seq %llu first; stopping this one "
-		          "(its state no longer reflects the journal)",
-		          e->arg->pid, (unsigned long long)p->pw.w.expected_seq);
+		SKALD_LOG_AT(a, SKALD_LOG_WARN,
+		             "%s: another writer appended after seq %llu first; stopping this one "
+		             "(its state no longer reflects the journal)",
+		             e->arg->pid, (unsigned long long)p->pw.w.expected_seq);
 	} else if (status != SKALD_EREJECTED) {
-		SKALD_LOG(SKALD_LOG_ERROR, "%s: journal write failed: %s (%s); stopping",
-		          e->arg->pid, skald_strerror(status),
-		          skald_journal_errmsg(skald__writer_journal(e->w)));
+		SKALD_LOG_AT(a, SKALD_LOG_ERROR, "%s: journal write failed: %s (%s); stopping",
+		             e->arg->pid, skald_strerror(status),
+		             skald_journal_errmsg(skald__writer_journal(e->w)));
 	}
 	if (p->cb != NULL)
 		p->cb(a, e->state, status, p->cb_arg);

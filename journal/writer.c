@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "base/log.h"
+#include "base/metrics_int.h"
 #include "journal/journal_int.h"
 #include "journal/writer.h"
 
@@ -18,7 +19,8 @@ struct skald__writer_s {
 	size_t queued;
 	bool inflight;
 	bool closing;
-	int closes; /* handles still closing */
+	uint64_t sent_ns; /* uv_hrtime() of the batch in flight, for its metric */
+	int closes;       /* handles still closing */
 };
 
 static void flush(skald__writer_t *w);
@@ -28,6 +30,7 @@ static void append_cb(skald_journal_t *j, int status, skald_write_t *writes, siz
 {
 	skald__writer_t *w = arg;
 	skald__pwrite_t **batch = (skald__pwrite_t **)(writes + n);
+	skald_metric_observe(skald__m.journal_write, (double)(uv_hrtime() - w->sent_ns) / 1e9);
 	for (size_t i = 0; i < n; i++)
 		batch[i]->done(batch[i], writes[i].status);
 	free(writes);
@@ -60,6 +63,8 @@ static void flush(skald__writer_t *w)
 	if (w->head == NULL)
 		w->tail = NULL;
 	w->queued -= n;
+	skald_metric_observe(skald__m.journal_batch, (double)n);
+	w->sent_ns = uv_hrtime();
 	int rc = skald_journal_append(w->j, writes, n, append_cb, w);
 	if (rc < 0) {
 		SKALD_LOG(SKALD_LOG_ERROR, "journal append refused: %s (%s)", skald_strerror(rc),

@@ -201,9 +201,12 @@ static void flush(skald__conn_t *c)
 		c->bufs = b;
 		c->capbufs = n;
 	}
-	size_t i = 0;
-	for (f = c->wq_head; i < n; f = f->next, i++)
+	size_t i = 0, bytes = 0;
+	for (f = c->wq_head; i < n; f = f->next, i++) {
 		c->bufs[i] = uv_buf_init((char *)f->data, (unsigned)f->len);
+		bytes += f->len;
+	}
+	skald__peer_count(c->peer ? &c->peer->metrics : NULL, true, n, bytes);
 	c->inflight = c->wq_head;
 	c->wq_head = last->next;
 	last->next = NULL;
@@ -657,6 +660,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			refuse(c, SKALD_EPROTO, "malformed or oversized frame");
 			return;
 		}
+		skald__peer_count(c->peer ? &c->peer->metrics : NULL, false, 1, used);
 		on_frame(c, &h, p, n);
 		off += used;
 	}

@@ -44,6 +44,7 @@ skald__peer_t *skald__peer_get(skald__net_t *net, uint64_t node)
 	if (p == NULL)
 		return NULL;
 	p->node = node;
+	skald__peer_metrics(node, &p->metrics);
 	uv_rwlock_wrlock(&net->plock);
 	skald__peer_t **slot = &net->pslots[node & (net->npslots - 1)];
 	p->next = *slot;

@@ -46,6 +46,7 @@ typedef struct skald__peer_s {
 	skald__conn_t *conn;      /* network thread only */
 	skald__rwatch_t *watches; /* network thread only */
 	size_t nwatches, capwatches;
+	skald__peer_metrics_t metrics; /* frames and bytes, labelled peer="node" */
 } skald__peer_t;
 
 /* Commands to the network thread. */
