@@ -52,11 +52,7 @@ skald__env_t *skald__env_new(uint16_t kind, uint32_t type, skald_ref_t sender, v
 
 void skald__env_free(skald__env_t *e)
 {
-	if (e->payload != NULL) {
-		const skald_msgtype_t *t = skald_type_get(e->type);
-		if (t != NULL && t->free != NULL)
-			t->free(e->payload);
-	}
+	skald__type_free(skald_type_get(e->type), e->payload);
 	free(e);
 }
 
@@ -165,7 +161,7 @@ int skald__deliver(skald_system_t *sys, skald_ref_t to, skald__env_t *e)
 	skald__slot_t *slot;
 	skald_actor_t *a = skald__slot_pin(sys, to, &slot);
 	if (a == NULL) {
-		skald__env_dispose(sys, to, e, SKALD_ENOACTOR);
+		skald__env_dispose(sys, to, e, skald__slot_reason(sys, to));
 		return 0;
 	}
 	skald__mpsc_push(&a->mailbox, &e->node);

@@ -124,8 +124,11 @@ static void metrics_read(void *arg, double *v)
 	v[SKALD__SRC_ACTORS] += (double)st.live_actors;
 }
 
+int (*skald__journal_check)(const char *uri);
+
 int skald_system_new(const skald_config_t *cfg, skald_system_t **out)
 {
+	int rc;
 	if (out == NULL)
 		return SKALD_EINVAL;
 	skald_config_t dflt = {0};
@@ -138,6 +141,8 @@ int skald_system_new(const skald_config_t *cfg, skald_system_t **out)
 	}
 	if (n > 1024)
 		return SKALD_EINVAL;
+	if (skald__journal_check != NULL && (rc = skald__journal_check(cfg->journal)) < 0)
+		return rc;
 	skald__metrics_init();
 	skald__log_hook(SKALD__LOG_NODE, log_ref);
 	skald__log_hook(SKALD__LOG_ACTOR, log_ref);
@@ -152,7 +157,7 @@ int skald_system_new(const skald_config_t *cfg, skald_system_t **out)
 		free(sys);
 		return SKALD_ENOMEM;
 	}
-	int rc = skald__slots_init(&sys->slots);
+	rc = skald__slots_init(&sys->slots);
 	if (rc < 0) {
 		free(sys->journal_uri);
 		free(sys);

@@ -74,6 +74,15 @@ int skald__log_enabled(int lvl)
 	return lvl >= l;
 }
 
+const char *skald__log_paren(const char *detail, char *buf, size_t len)
+{
+	if (detail == NULL || detail[0] == '\0')
+		snprintf(buf, len, "%s", "");
+	else
+		snprintf(buf, len, " (%s)", detail);
+	return buf;
+}
+
 void skald__log_hook(int field, skald__log_hook_fn fn)
 {
 	if (field >= 0 && field < SKALD__LOG_FIELDS)

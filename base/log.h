@@ -27,6 +27,11 @@ void skald__log(int level, const char *fmt, ...) __attribute__((format(printf, 2
 void skald__log_at(const void *a, int level, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
+/* " (detail)", or "" when detail is empty or NULL: for a backend's message
+ * that may be missing, so that a line never ends in "()". Written into buf
+ * (len bytes), which is returned. */
+const char *skald__log_paren(const char *detail, char *buf, size_t len);
+
 #define SKALD_LOG(level, ...)                                                                      \
 	do {                                                                                       \
 		if (skald__log_enabled(level))                                                     \

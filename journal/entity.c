@@ -102,10 +102,11 @@ typedef struct {
 static void snapshot_saved(skald_journal_t *j, int status, void *arg)
 {
 	snapshot_op_t *s = arg;
+	char d[600];
 	if (status < 0)
-		SKALD_LOG(SKALD_LOG_WARN, "%s: snapshot at seq %llu not saved: %s (%s)", s->pid,
+		SKALD_LOG(SKALD_LOG_WARN, "%s: snapshot at seq %llu not saved: %s%s", s->pid,
 		          (unsigned long long)s->snap.seq, skald_strerror(status),
-		          skald_journal_errmsg(j));
+		          skald__log_paren(skald_journal_errmsg(j), d, sizeof d));
 	json_decref(s->snap.data);
 	free(s);
 }
@@ -157,14 +158,16 @@ static void recovery_failed(skald_actor_t *a, entity_t *e, int rc, const char *w
 {
 	skald_journal_t *j = skald__writer_journal(e->w);
 	uint64_t seq;
+	char d[600];
 	if (rc == SKALD_EDECODE && skald_journal_bad_event(j, NULL, &seq, NULL) == 0)
 		SKALD_LOG_AT(a, SKALD_LOG_ERROR,
 		             "%s: recovery failed: event seq %llu is in the journal but cannot be "
 		             "read back (%s); the entity cannot recover past it",
 		             e->arg->pid, (unsigned long long)seq, skald_journal_errmsg(j));
 	else
-		SKALD_LOG_AT(a, SKALD_LOG_ERROR, "%s: recovery failed while %s: %s (%s)",
-		             e->arg->pid, what, skald_strerror(rc), skald_journal_errmsg(j));
+		SKALD_LOG_AT(a, SKALD_LOG_ERROR, "%s: recovery failed while %s: %s%s", e->arg->pid,
+		             what, skald_strerror(rc),
+		             skald__log_paren(skald_journal_errmsg(j), d, sizeof d));
 	skald__actor_terminate(a, rc);
 }
 
@@ -242,7 +245,11 @@ static void replay_done(skald_journal_t *j, int status, void *arg)
 	skald_metric_observe(skald__m.journal_replay, (double)(uv_hrtime() - e->read_ns) / 1e9);
 	if (status < 0) {
 		free(op);
-		recovery_failed(a, e, status, "replaying events");
+		/* The first read is also where a store connects: before any
+		 * event was replayed, that is what failed. */
+		recovery_failed(a, e, status,
+		                e->seq > e->snap_seq ? "replaying events"
+		                                     : "reading its events (none was replayed)");
 		return;
 	}
 	if (e->second_pass) {
@@ -410,6 +417,7 @@ static int make_arg(skald_system_t *sys, const skald_entity_type_t *type, const 
 		rc = skald__registry_find(uri, &store, err, sizeof err);
 	if (rc < 0) {
 		SKALD_LOG(SKALD_LOG_ERROR, "entity %s-%s: %s", type->name, id, err);
+		skald__journal_open_failed(err);
 		return rc;
 	}
 	size_t nl = strlen(type->name), il = strlen(id);
@@ -497,9 +505,11 @@ static void persisted(skald__pwrite_t *pw, int status)
 		             "(its state no longer reflects the journal)",
 		             e->arg->pid, (unsigned long long)p->pw.w.expected_seq);
 	} else if (status != SKALD_EREJECTED) {
-		SKALD_LOG_AT(a, SKALD_LOG_ERROR, "%s: journal write failed: %s (%s); stopping",
+		char d[600];
+		SKALD_LOG_AT(a, SKALD_LOG_ERROR, "%s: journal write failed: %s%s; stopping",
 		             e->arg->pid, skald_strerror(status),
-		             skald_journal_errmsg(skald__writer_journal(e->w)));
+		             skald__log_paren(skald_journal_errmsg(skald__writer_journal(e->w)), d,
+		                              sizeof d));
 	}
 	if (p->cb != NULL)
 		p->cb(a, e->state, status, p->cb_arg);

@@ -67,8 +67,9 @@ static void flush(skald__writer_t *w)
 	w->sent_ns = uv_hrtime();
 	int rc = skald_journal_append(w->j, writes, n, append_cb, w);
 	if (rc < 0) {
-		SKALD_LOG(SKALD_LOG_ERROR, "journal append refused: %s (%s)", skald_strerror(rc),
-		          skald_journal_errmsg(w->j));
+		char d[600];
+		SKALD_LOG(SKALD_LOG_ERROR, "journal append refused: %s%s", skald_strerror(rc),
+		          skald__log_paren(skald_journal_errmsg(w->j), d, sizeof d));
 		for (size_t i = 0; i < n; i++)
 			batch[i]->done(batch[i], rc);
 		free(writes);
