@@ -160,3 +160,8 @@ void *skald_msg_take(skald_msg_t *msg)
 	msg->payload = NULL;
 	return p;
 }
+
+void skald_payload_free(uint32_t id, void *payload)
+{
+	skald__type_free(skald_type_get(id), payload);
+}

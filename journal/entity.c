@@ -57,6 +57,7 @@ typedef struct persist_s {
 	op_t op;
 	skald_persist_fn cb;
 	void *cb_arg;
+	void (*cb_arg_free)(void *arg); /* releases cb_arg, whether cb ran or not */
 	size_t n;
 	skald_event_t events[];
 } persist_t;
@@ -471,6 +472,8 @@ static void persist_free(persist_t *p)
 		json_decref(p->events[i].data);
 	}
 	free((char *)p->pw.w.persistence_id);
+	if (p->cb_arg_free != NULL)
+		p->cb_arg_free(p->cb_arg);
 	free(p);
 }
 
@@ -532,8 +535,8 @@ static void persisted(skald__pwrite_t *pw, int status)
 	skald__actor_after_callback(a);
 }
 
-int skald_persist_all(skald_actor_t *self, const skald_new_event_t *events, size_t n,
-                      skald_persist_fn cb, void *arg)
+static int persist_all(skald_actor_t *self, const skald_new_event_t *events, size_t n,
+                       skald_persist_fn cb, void *arg, void (*arg_free)(void *))
 {
 	entity_t *e = entity_of(self);
 	if (e == NULL || events == NULL || n == 0)
@@ -581,10 +584,17 @@ int skald_persist_all(skald_actor_t *self, const skald_new_event_t *events, size
 	op_set(&p->op, e);
 	p->cb = cb;
 	p->cb_arg = arg;
+	p->cb_arg_free = arg_free;
 	e->pw = p;
 	skald__actor_pause(self);
 	skald__writer_submit(e->w, &p->pw);
 	return 0;
+}
+
+int skald_persist_all(skald_actor_t *self, const skald_new_event_t *events, size_t n,
+                      skald_persist_fn cb, void *arg)
+{
+	return persist_all(self, events, n, cb, arg, NULL);
 }
 
 int skald_persist(skald_actor_t *self, const char *type, int version, json_t *data,
@@ -592,6 +602,45 @@ int skald_persist(skald_actor_t *self, const char *type, int version, json_t *da
 {
 	skald_new_event_t ev = {type, version, data};
 	return skald_persist_all(self, &ev, 1, cb, arg);
+}
+
+/* What skald_persist_reply keeps until the write completes: the asker, not
+ * the command's payload. Freed with the write, whether or not it ran. */
+typedef struct then_reply_s {
+	skald_msg_t to;
+	skald_reply_build_fn build;
+	void *arg;
+} then_reply_t;
+
+static void then_reply(skald_actor_t *self, void *state, int status, void *arg)
+{
+	then_reply_t *t = arg;
+	uint32_t type = 0;
+	void *payload = NULL;
+	if (t->build(self, state, status, t->arg, &type, &payload) < 0)
+		return;
+	int rc = skald_reply(self, &t->to, type, payload);
+	if (rc < 0) {
+		SKALD_LOG(SKALD_LOG_WARN, "%s: the reply after persisting was not sent: %s",
+		          skald_entity_pid(self), skald_strerror(rc));
+		skald_payload_free(type, payload);
+	}
+}
+
+int skald_persist_reply(skald_actor_t *self, const skald_msg_t *cmd,
+                        const skald_new_event_t *events, size_t n, skald_reply_build_fn build,
+                        void *arg)
+{
+	if (cmd == NULL || cmd->ask_id == 0 || build == NULL)
+		return SKALD_EINVAL;
+	then_reply_t *t = malloc(sizeof *t);
+	if (t == NULL)
+		return SKALD_ENOMEM;
+	*t = (then_reply_t){{cmd->type, NULL, cmd->sender, cmd->ask_id}, build, arg};
+	int rc = persist_all(self, events, n, then_reply, t, free);
+	if (rc < 0)
+		free(t);
+	return rc;
 }
 
 const char *skald_entity_pid(const skald_actor_t *self)

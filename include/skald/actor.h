@@ -127,6 +127,10 @@ int skald_type_register(const skald_msgtype_t *def, uint32_t *id);
 int skald_type_lookup(const char *name, uint32_t *id);
 /* The definition of id, or NULL if id is not registered. Borrowed. */
 const skald_msgtype_t *skald_type_get(uint32_t id);
+/* Frees payload of type id as the runtime would: with the type's free, else
+ * its codec's; nothing for NULL or an unknown id. For payloads taken with
+ * skald_msg_take, or kept after a send failed. Any thread. */
+void skald_payload_free(uint32_t id, void *payload);
 
 /* Built-in type of down notices (see skald_watch); payload skald_down_t,
  * owned and freed by the runtime after receive. */
@@ -154,7 +158,7 @@ typedef struct skald_msg_s {
 
 /* Takes ownership of the payload of msg, a message the runtime passed to the
  * running callback: the runtime will not free it. Returns the payload (the
- * caller frees it with its type's free) and sets msg->payload to NULL. */
+ * caller frees it with skald_payload_free) and sets msg->payload to NULL. */
 void *skald_msg_take(skald_msg_t *msg);
 
 /* ------------------------------------------------------------------------ */
