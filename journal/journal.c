@@ -103,6 +103,11 @@ const char *skald_journal_open_errmsg(void)
 	return open_errmsg;
 }
 
+void skald__journal_open_failed(const char *msg)
+{
+	snprintf(open_errmsg, sizeof open_errmsg, "%s", msg);
+}
+
 uv_loop_t *skald_journal_loop(const skald_journal_t *j)
 {
 	return j ? j->loop : NULL;

@@ -70,8 +70,9 @@ typedef struct skald__migration_s {
  * stands. Every line goes to out (nothing when NULL), in one format for
  * every store: "applied  NAME", "pending  NAME", "unknown  NAME  (applied by
  * a newer build)", then a summary. apply returns 0, or an error with its
- * message in err (errlen bytes); the walk returns 0 or that error. Blocks as
- * long as apply does.
+ * message in err (errlen bytes); the walk returns 0 or that error, or, with
+ * status_only, SKALD_ESCHEMA when migrations are pending (with a message in
+ * err). Blocks as long as apply does.
  */
 int skald__migrate_walk(const skald__migration_t *known, size_t nknown, const char *const *unknown,
                         size_t nunknown, int status_only, FILE *out,
@@ -104,6 +105,10 @@ int skald__journal_uri(const char *uri, const char *dflt, const char **out, char
  */
 int skald__journal_append_op(skald_journal_t *j, skald_op_t *op,
                              void (*done)(skald_op_t *op, int status), void *arg);
+
+/* Sets what skald_journal_open_errmsg() says on the calling thread: the
+ * journal was refused before any open (an entity's spawn). */
+void skald__journal_open_failed(const char *msg);
 
 /* Wall-clock milliseconds since the Unix epoch. */
 int64_t skald__now_ms(void);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "base/log.h"
+#include "base/metrics_int.h"
 #include "journal/journal_int.h"
 #include "journal/writer.h"
 
@@ -24,7 +25,8 @@ struct skald__writer_s {
 	size_t ptrcap;
 	bool inflight;
 	bool closing;
-	int closes; /* handles still closing */
+	uint64_t sent_ns; /* uv_hrtime() of the batch in flight, for its metric */
+	int closes;       /* handles still closing */
 };
 
 static void flush(skald__writer_t *w);
@@ -39,6 +41,7 @@ static skald__pwrite_t *record_of(skald_write_t *wr)
 static void append_cb(skald_op_t *op, int status)
 {
 	skald__writer_t *w = op->front.arg;
+	skald_metric_observe(skald__m.journal_write, (double)(uv_hrtime() - w->sent_ns) / 1e9);
 	for (size_t i = 0; i < op->nwrites; i++) {
 		/* done frees the record, and the write with it. */
 		skald__pwrite_t *pw = record_of(op->writes[i]);
@@ -77,10 +80,13 @@ static void flush(skald__writer_t *w)
 	w->queued -= n;
 	w->op.writes = w->ptrs;
 	w->op.nwrites = n;
+	skald_metric_observe(skald__m.journal_batch, (double)n);
+	w->sent_ns = uv_hrtime();
 	int rc = skald__journal_append_op(w->j, &w->op, append_cb, w);
 	if (rc < 0) {
-		SKALD_LOG(SKALD_LOG_ERROR, "journal append refused: %s (%s)", skald_strerror(rc),
-		          skald_journal_errmsg(w->j));
+		char d[600];
+		SKALD_LOG(SKALD_LOG_ERROR, "journal append refused: %s%s", skald_strerror(rc),
+		          skald__log_paren(skald_journal_errmsg(w->j), d, sizeof d));
 		for (size_t i = 0; i < n; i++) {
 			skald__pwrite_t *pw = record_of(w->ptrs[i]);
 			pw->done(pw, rc);

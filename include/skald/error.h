@@ -36,7 +36,8 @@ extern "C" {
 	XX(EENCODE, -5019, "message or event could not be encoded")                                \
 	XX(EDECODE, -5020, "message or event could not be decoded")                                \
 	XX(ECLOSED, -5021, "the handle is closed")                                                 \
-	XX(ESCHEMA, -5022, "the store's schema is older than this build: run `skald migrate`")     \
+	XX(ESCHEMA, -5022,                                                                         \
+	   "the store has no schema, or one older than this build: run `skald migrate`")           \
 	XX(EEXISTS, -5023, "already exists")                                                       \
 	XX(EBUSY, -5024, "busy: an operation of that kind is already in flight")                   \
 	XX(EUNSUPPORTED, -5025, "not supported by this store")                                     \
@@ -46,7 +47,9 @@ extern "C" {
 	XX(ECLUSTER, -5029, "handshake refused: another cluster name")                             \
 	XX(EVERSION, -5030, "handshake refused: unsupported protocol version")                     \
 	XX(EPROTO, -5031, "protocol error: malformed, oversized or unexpected frame")              \
-	XX(ENOCODEC, -5032, "the message type has no codec and cannot cross nodes")
+	XX(ENOCODEC, -5032, "the message type has no codec and cannot cross nodes")                \
+	XX(EADDR, -5040, "malformed node address: expected tcp://HOST:PORT")                       \
+	XX(ENONET, -5041, "the network is not started: call skald_remote_start first")
 
 typedef enum {
 #define XX(name, value, msg) SKALD_##name = value,

@@ -260,7 +260,7 @@ typedef struct skald_store_s {
 	 * bytes) that never repeats a password: SKALD_EURI, SKALD_EBACKEND
 	 * (cannot connect, or a migration failed: it was rolled back),
 	 * SKALD_ESCHEMA (the database holds migrations this build does not
-	 * know), SKALD_ENOMEM.
+	 * know; with status_only: migrations are pending), SKALD_ENOMEM.
 	 */
 	int (*migrate)(const char *uri, int status_only, FILE *out, char *err, size_t errlen);
 } skald_store_t;
@@ -295,7 +295,8 @@ const skald_store_t *skald_store_lookup(const char *scheme);
  * store without a schema (memory://) has nothing to migrate: 0, and a line
  * that says so. Returns 0 or a negative code with a message in err (errlen
  * bytes; may be NULL) that names the mistake: SKALD_EURI, SKALD_ESCHEME, or
- * the store's (see skald_store_t.migrate). Thread-safe.
+ * the store's (see skald_store_t.migrate); with status_only, SKALD_ESCHEMA
+ * when migrations are pending (after listing them). Thread-safe.
  */
 int skald_store_migrate(const char *uri, int status_only, FILE *out, char *err, size_t errlen);
 
