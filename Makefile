@@ -116,10 +116,14 @@ $(foreach s,$(STORES),$(eval $(call store_lib,$(s))))
 # The journal front's suite (registry, upcasters: once, on the memory store)
 # uses the conformance suite's harness.
 TEST_USES_journal := tests/stores/harness.c
+# The operations suite scrapes /metrics through libskald-http with the HTTP
+# suite's client.
+TEST_USES_ops := tests/http/client.c
+TEST_LIBS_ops := $(BUILD)/libskald-http.a -lhttp_parser
 .SECONDEXPANSION:
-$(BUILD)/tests/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tests/$$*/*.c) $$(TEST_USES_$$*))) $(ALL_ARCHIVES)
+$(BUILD)/tests/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tests/$$*/*.c) $$(TEST_USES_$$*))) $(ALL_ARCHIVES) $$(filter %.a,$$(TEST_LIBS_$$*))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(ALL_LINK) -lcriterion
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(TEST_LIBS_$*) $(ALL_LINK) -lcriterion
 
 # An actor-only program links against the static library with libuv alone:
 # the runtime reaches the network and the journal only through what their

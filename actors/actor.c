@@ -382,7 +382,9 @@ void skald__actor_terminate(skald_actor_t *a, int reason)
 
 	/* From here no sender can reach the actor: what is queued is drained
 	 * below, and the memory is freed when no run queue holds it. */
-	skald__slot_kill(&sys->slots, a->ref.actor);
+	skald__slot_kill(&sys->slots, a->ref.actor, reason);
+	/* What was sent to the actor fails with the reason it failed with. */
+	int gone = reason < 0 ? reason : SKALD_ENOACTOR;
 
 	if (x != NULL) {
 		for (uint32_t i = 0; i < x->children.n; i++)
@@ -394,7 +396,7 @@ void skald__actor_terminate(skald_actor_t *a, int reason)
 		while ((e = x->stash_head) != NULL) {
 			x->stash_head = (skald__env_t *)atomic_load_explicit(&e->node.next,
 			                                                     memory_order_relaxed);
-			skald__env_dispose(sys, a->ref, e, SKALD_ENOACTOR);
+			skald__env_dispose(sys, a->ref, e, gone);
 		}
 		x->stash_tail = NULL;
 	}
@@ -405,12 +407,13 @@ void skald__actor_terminate(skald_actor_t *a, int reason)
 	for (;;) {
 		n = skald__mpsc_pop(&a->mailbox);
 		if (n != NULL) {
+			skald_metric_add(skald__m.mailbox, -1);
 			skald__env_t *e = (skald__env_t *)n;
 			if (e->kind == ENV_WATCH) {
 				skald__down_send(sys, e->sender, a->ref, reason);
 				skald__env_free(e);
 			} else {
-				skald__env_dispose(sys, a->ref, e, SKALD_ENOACTOR);
+				skald__env_dispose(sys, a->ref, e, gone);
 			}
 			continue;
 		}

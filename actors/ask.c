@@ -133,11 +133,7 @@ static void sync_release(sync_ask_t *s)
 {
 	if (atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
-	if (s->rpayload != NULL) {
-		const skald_msgtype_t *t = skald_type_get(s->rtype);
-		if (t != NULL && t->free != NULL)
-			t->free(s->rpayload);
-	}
+	skald__type_free(skald_type_get(s->rtype), s->rpayload);
 	uv_cond_destroy(&s->c);
 	uv_mutex_destroy(&s->m);
 	free(s);
@@ -175,9 +171,7 @@ static int sync_init(skald_actor_t *self, void *state, void *arg)
 	*(sync_ask_t **)state = s;
 	int rc = skald_ask(self, s->to, s->type, s->payload, s->timeout_ms, sync_reply, NULL);
 	if (rc < 0) {
-		const skald_msgtype_t *t = skald_type_get(s->type);
-		if (t != NULL && t->free != NULL && s->payload != NULL)
-			t->free(s->payload);
+		skald__type_free(skald_type_get(s->type), s->payload);
 		sync_finish(state, rc, 0, NULL);
 		skald_stop_self(self);
 	}

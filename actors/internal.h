@@ -21,6 +21,7 @@
 #include "skald/actor.h"
 #include "actors/layer.h"
 #include "base/log.h"
+#include "base/metrics_int.h"
 #include "actors/mpsc.h"
 
 typedef struct skald__thread_s skald__thread_t;
@@ -139,6 +140,10 @@ struct skald__thread_s {
 typedef struct skald__slot_s {
 	_Atomic uint64_t word; /* incarnation << 32 | pins << 1 | alive */
 	_Atomic(skald_actor_t *) actor;
+	/* Why the slot's last actor stopped: its incarnation << 32 | the
+	 * reason as uint32_t; kept until the slot's next actor stops, so that
+	 * senders who raced the stop learn why (skald__slot_reason). */
+	_Atomic uint64_t last_stop;
 } skald__slot_t;
 
 #define SKALD__SLOT_PAGE_BITS 12
@@ -171,6 +176,7 @@ struct skald_system_s {
 	_Atomic uint64_t live_actors;
 	_Atomic uint64_t spawned;
 	_Atomic uint64_t dead_letters;
+	skald__msource_t metrics; /* the counts above, read by /metrics */
 	/* Phase barrier of the graceful stop. */
 	uv_mutex_t stop_lock;
 	uv_cond_t stop_cond;
@@ -189,13 +195,25 @@ static inline void skald__bump(_Atomic uint64_t *c)
 	                      memory_order_relaxed);
 }
 
+/* types.c: a type's codec, chosen or written by hand. encode and decode
+ * return 0, SKALD_ENOCODEC (none), SKALD_EENCODE or SKALD_EDECODE (or the
+ * codec's own code); free uses the type's free, else its codec's. */
+int skald__type_encode(const skald_msgtype_t *t, const void *payload, void **out, size_t *len);
+int skald__type_decode(const skald_msgtype_t *t, const void *data, size_t len, void **payload);
+void skald__type_free(const skald_msgtype_t *t, void *payload);
+
 /* slots.c */
 int skald__slots_init(skald__slots_t *s);
 void skald__slots_fini(skald__slots_t *s);
 int skald__slot_alloc(skald__slots_t *s, skald_actor_t *a, uint32_t *index, uint32_t *inc);
 skald_actor_t *skald__slot_pin(skald_system_t *sys, skald_ref_t ref, skald__slot_t **slot);
 void skald__slot_unpin(skald__slot_t *slot);
-void skald__slot_kill(skald__slots_t *s, uint32_t index);
+/* Makes the slot unreachable for new senders, recording why its actor
+ * stops, and waits for the pins to drain. */
+void skald__slot_kill(skald__slots_t *s, uint32_t index, int reason);
+/* Why the actor of ref is not there: the failure it stopped with, if it is
+ * the slot's last actor and stopped with one, else SKALD_ENOACTOR. */
+int skald__slot_reason(skald_system_t *sys, skald_ref_t ref);
 void skald__slot_free(skald__slots_t *s, uint32_t index);
 
 /* sched.c */

@@ -83,4 +83,11 @@ void skald__layer_set(skald_actor_t *a, int layer, void *ctx, void (*fini)(void 
  * or NULL. Borrowed while sys lives. Any thread. */
 const char *skald__system_journal(const skald_system_t *sys);
 
+/* Checks the journal a system will use (its configured URI, or NULL for
+ * SKALD_JOURNAL or the default): 0, or the error of opening it, such as
+ * SKALD_ESCHEME or SKALD_EURI, with the reason in
+ * skald_journal_open_errmsg() on the calling thread. Installed by the
+ * journal layer when it is linked; NULL otherwise (nothing to check). */
+extern int (*skald__journal_check)(const char *uri);
+
 #endif /* SKALD_ACTORS_LAYER_H */

@@ -52,11 +52,7 @@ skald__env_t *skald__env_new(uint16_t kind, uint32_t type, skald_ref_t sender, v
 
 void skald__env_free(skald__env_t *e)
 {
-	if (e->payload != NULL) {
-		const skald_msgtype_t *t = skald_type_get(e->type);
-		if (t != NULL && t->free != NULL)
-			t->free(e->payload);
-	}
+	skald__type_free(skald_type_get(e->type), e->payload);
 	free(e);
 }
 
@@ -165,10 +161,11 @@ int skald__deliver(skald_system_t *sys, skald_ref_t to, skald__env_t *e)
 	skald__slot_t *slot;
 	skald_actor_t *a = skald__slot_pin(sys, to, &slot);
 	if (a == NULL) {
-		skald__env_dispose(sys, to, e, SKALD_ENOACTOR);
+		skald__env_dispose(sys, to, e, skald__slot_reason(sys, to));
 		return 0;
 	}
 	skald__mpsc_push(&a->mailbox, &e->node);
+	skald_metric_add(skald__m.mailbox, 1);
 	int idle = 0;
 	if (atomic_load(&a->sched) == 0 && atomic_compare_exchange_strong(&a->sched, &idle, 1))
 		skald__schedule(a);
@@ -220,6 +217,7 @@ static skald__env_t *next_env(skald_actor_t *a, int *retry)
 			*retry = !skald__mpsc_empty(&a->mailbox);
 			return NULL;
 		}
+		skald_metric_add(skald__m.mailbox, -1);
 		if (!(a->flags & AF_SUSPENDED))
 			return e;
 		switch (e->kind) {
@@ -253,6 +251,7 @@ static void turn(skald__thread_t *t, skald_actor_t *a)
 		return;
 	}
 	a->flags |= AF_RUNNING;
+	skald__log_actor = a;
 	if (!(a->flags & AF_INITED)) {
 		int rc = skald__actor_init(a);
 		if (rc < 0)
@@ -274,6 +273,7 @@ static void turn(skald__thread_t *t, skald_actor_t *a)
 	a->flags &= ~AF_RUNNING;
 	if ((a->flags & AF_STOP_REQ) && !(a->flags & AF_TERMINATED))
 		skald__actor_terminate(a, 0);
+	skald__log_actor = NULL;
 	if (a->flags & AF_TERMINATED) {
 		skald__actor_free(a);
 		return;

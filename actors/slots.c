@@ -108,14 +108,31 @@ skald_actor_t *skald__slot_pin(skald_system_t *sys, skald_ref_t ref, skald__slot
 	return atomic_load_explicit(&slot->actor, memory_order_relaxed);
 }
 
+int skald__slot_reason(skald_system_t *sys, skald_ref_t ref)
+{
+	if (ref.node != sys->node || ref.actor == 0 ||
+	    (ref.actor >> SKALD__SLOT_PAGE_BITS) >= SKALD__SLOT_PAGES)
+		return SKALD_ENOACTOR;
+	skald__slot_t *slot = slot_at(&sys->slots, ref.actor);
+	if (slot == NULL)
+		return SKALD_ENOACTOR;
+	uint64_t last = atomic_load(&slot->last_stop);
+	int reason = (int)(int32_t)(uint32_t)last;
+	return (uint32_t)(last >> 32) == ref.incarnation && reason < 0 ? reason : SKALD_ENOACTOR;
+}
+
 void skald__slot_unpin(skald__slot_t *slot)
 {
 	atomic_fetch_sub(&slot->word, PIN);
 }
 
-void skald__slot_kill(skald__slots_t *s, uint32_t index)
+void skald__slot_kill(skald__slots_t *s, uint32_t index, int reason)
 {
 	skald__slot_t *slot = slot_at(s, index);
+	/* Before alive is cleared: a sender that finds the slot dead finds
+	 * the reason too. */
+	uint64_t inc = atomic_load(&slot->word) >> 32;
+	atomic_store(&slot->last_stop, inc << 32 | (uint32_t)reason);
 	atomic_fetch_and(&slot->word, ~ALIVE);
 	/* Senders hold a pin only across one push: a few dozen instructions. */
 	unsigned spins = 0;

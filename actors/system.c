@@ -103,8 +103,32 @@ static void thread_main(void *arg)
 	skald__current = NULL;
 }
 
+/* The node and the reference of an actor, in the context of log lines
+ * (base/log.h). */
+static void log_ref(const void *actor, int field, char *buf, size_t len)
+{
+	skald_ref_t r = ((const skald_actor_t *)actor)->ref;
+	if (field == SKALD__LOG_NODE)
+		snprintf(buf, len, "%016llx", (unsigned long long)r.node);
+	else
+		skald_ref_str(r, buf, len);
+}
+
+/* The system's counts, for skald_metrics_render (base/metrics_int.h). */
+static void metrics_read(void *arg, double *v)
+{
+	skald_stats_t st;
+	skald_system_stats(arg, &st);
+	v[SKALD__SRC_MESSAGES] += (double)st.delivered;
+	v[SKALD__SRC_DEAD_LETTERS] += (double)st.dead_letters;
+	v[SKALD__SRC_ACTORS] += (double)st.live_actors;
+}
+
+int (*skald__journal_check)(const char *uri);
+
 int skald_system_new(const skald_config_t *cfg, skald_system_t **out)
 {
+	int rc;
 	if (out == NULL)
 		return SKALD_EINVAL;
 	skald_config_t dflt = {0};
@@ -117,6 +141,11 @@ int skald_system_new(const skald_config_t *cfg, skald_system_t **out)
 	}
 	if (n > 1024)
 		return SKALD_EINVAL;
+	if (skald__journal_check != NULL && (rc = skald__journal_check(cfg->journal)) < 0)
+		return rc;
+	skald__metrics_init();
+	skald__log_hook(SKALD__LOG_NODE, log_ref);
+	skald__log_hook(SKALD__LOG_ACTOR, log_ref);
 	skald_system_t *sys = calloc(1, sizeof *sys);
 	if (sys == NULL)
 		return SKALD_ENOMEM;
@@ -128,7 +157,7 @@ int skald_system_new(const skald_config_t *cfg, skald_system_t **out)
 		free(sys);
 		return SKALD_ENOMEM;
 	}
-	int rc = skald__slots_init(&sys->slots);
+	rc = skald__slots_init(&sys->slots);
 	if (rc < 0) {
 		free(sys->journal_uri);
 		free(sys);
@@ -161,6 +190,8 @@ int skald_system_new(const skald_config_t *cfg, skald_system_t **out)
 		    0)
 			abort();
 	}
+	sys->metrics = (skald__msource_t){.read = metrics_read, .arg = sys};
+	skald__metrics_source_add(&sys->metrics);
 	*out = sys;
 	return 0;
 }
@@ -177,6 +208,7 @@ void skald_system_stop(skald_system_t *sys)
 	const skald__transport_t *tr = atomic_load(&sys->transport);
 	if (tr != NULL)
 		tr->stop(sys->transport_ctx);
+	skald__metrics_source_remove(&sys->metrics);
 	skald_system_shutdown(sys);
 	skald__slots_fini(&sys->slots);
 	uv_cond_destroy(&sys->stop_cond);

@@ -35,8 +35,37 @@ static void init_once(void)
 
 static int same_def(const skald_msgtype_t *a, const skald_msgtype_t *b)
 {
-	return a == b || (strcmp(a->name, b->name) == 0 && a->free == b->free &&
-	                  a->encode == b->encode && a->decode == b->decode);
+	return a == b ||
+	       (strcmp(a->name, b->name) == 0 && a->free == b->free && a->encode == b->encode &&
+	        a->decode == b->decode && a->codec == b->codec && a->size == b->size);
+}
+
+int skald__type_encode(const skald_msgtype_t *t, const void *payload, void **out, size_t *len)
+{
+	if (t->codec != NULL)
+		return t->codec->encode(t, payload, out, len);
+	if (t->encode == NULL)
+		return SKALD_ENOCODEC;
+	return t->encode(payload, out, len) < 0 ? SKALD_EENCODE : 0;
+}
+
+int skald__type_decode(const skald_msgtype_t *t, const void *data, size_t len, void **payload)
+{
+	if (t->codec != NULL)
+		return t->codec->decode(t, data, len, payload);
+	if (t->decode == NULL)
+		return SKALD_ENOCODEC;
+	return t->decode(data, len, payload) < 0 ? SKALD_EDECODE : 0;
+}
+
+void skald__type_free(const skald_msgtype_t *t, void *payload)
+{
+	if (t == NULL || payload == NULL)
+		return;
+	if (t->free != NULL)
+		t->free(payload);
+	else if (t->codec != NULL)
+		t->codec->free(payload);
 }
 
 /* The id of the type called name, or 0. Reads without the lock: an entry,
@@ -55,6 +84,9 @@ static uint32_t find(const char *name)
 int skald_type_register(const skald_msgtype_t *def, uint32_t *id)
 {
 	if (def == NULL || def->name == NULL || def->name[0] == '\0' || id == NULL)
+		return SKALD_EINVAL;
+	if (def->codec != NULL &&
+	    (def->encode != NULL || def->decode != NULL || (def->codec->sized && def->size == 0)))
 		return SKALD_EINVAL;
 	uv_once(&once, init_once);
 	uv_mutex_lock(&lock);
@@ -127,4 +159,9 @@ void *skald_msg_take(skald_msg_t *msg)
 	void *p = msg->payload;
 	msg->payload = NULL;
 	return p;
+}
+
+void skald_payload_free(uint32_t id, void *payload)
+{
+	skald__type_free(skald_type_get(id), payload);
 }

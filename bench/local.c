@@ -7,6 +7,8 @@
  *   pingpong-2threads n=<round trips> time=<s>s rate=<r> round-trips/s
  *   fanout n=<messages> time=<s>s rate=<r> msgs/s
  *   spawn n=<actors> time=<s>s rate=<r> spawns/s bytes_per_actor=<b>
+ *   pingpong-metrics-on|off n=<round trips> rate=<r> round-trips/s
+ *   metrics-overhead pct=<how much slower ping-pong is with metrics on>
  *
  * Usage: local [scale]   (scale > 0 multiplies every n; default 1)
  *
@@ -24,6 +26,7 @@
 #include <time.h>
 
 #include "skald/actor.h"
+#include "skald/metrics.h"
 
 /* The longest any figure may take before the run is declared stuck, per
  * unit of scale (a healthy run needs a few seconds at scale 1). */
@@ -213,9 +216,10 @@ static const skald_behavior_t pp_driver_behavior = {
         .receive = idle_receive,
 };
 
-static void bench_pingpong(skald_system_t *sys, long n, int pinned)
+/* Runs one ping-pong of n round trips under the name figure; prints its line
+ * unless quiet; returns the rate. */
+static double pingpong_run(skald_system_t *sys, long n, int pinned, const char *figure, int quiet)
 {
-	const char *figure = pinned ? "pingpong-2threads" : "pingpong";
 	pingpong_t pp = {.n = n, .pinned = pinned};
 	uint64_t live = live_actors(sys);
 	skald_ref_t driver;
@@ -225,11 +229,46 @@ static void bench_pingpong(skald_system_t *sys, long n, int pinned)
 		die("skald_spawn", rc);
 	done_wait(&pp.done, figure);
 	double t = pp.done.t1 - pp.done.t0;
-	printf("%s n=%ld time=%.3fs rate=%.0f round-trips/s\n", figure, n, t, (double)n / t);
-	fflush(stdout);
+	if (!quiet) {
+		printf("%s n=%ld time=%.3fs rate=%.0f round-trips/s\n", figure, n, t,
+		       (double)n / t);
+		fflush(stdout);
+	}
 	skald_stop(sys, driver);
 	await_live(sys, live, figure);
 	done_fini(&pp.done);
+	return (double)n / t;
+}
+
+static void bench_pingpong(skald_system_t *sys, long n, int pinned)
+{
+	pingpong_run(sys, n, pinned, pinned ? "pingpong-2threads" : "pingpong", 0);
+}
+
+/* The cost of metrics on the hottest path: ping-pong with metrics on and off
+ * (skald_metrics_enable), alternated METRICS_ROUNDS times in this one run so
+ * that both see the same machine; the best rate of each is compared (the
+ * best is the run least disturbed by the rest of the machine). "Off" still
+ * runs the update calls, which return at once. */
+#define METRICS_ROUNDS 9
+
+static void bench_metrics_overhead(skald_system_t *sys, long n)
+{
+	double best_on = 0, best_off = 0;
+	for (int r = 0; r < METRICS_ROUNDS; r++) {
+		for (int on = 0; on < 2; on++) {
+			skald_metrics_enable(on);
+			double rate = pingpong_run(sys, n, 0, "pingpong-metrics", 1);
+			double *best = on ? &best_on : &best_off;
+			if (rate > *best)
+				*best = rate;
+		}
+	}
+	skald_metrics_enable(true);
+	printf("pingpong-metrics-on n=%ld rate=%.0f round-trips/s\n", n, best_on);
+	printf("pingpong-metrics-off n=%ld rate=%.0f round-trips/s\n", n, best_off);
+	printf("metrics-overhead pct=%.2f\n", (best_off - best_on) / best_off * 100.0);
+	fflush(stdout);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -414,6 +453,7 @@ int main(int argc, char **argv)
 
 	bench_pingpong(sys, scaled(1000000), 0);
 	bench_pingpong(sys, scaled(1000000), 1);
+	bench_metrics_overhead(sys, scaled(1000000));
 	bench_fanout(sys, scaled(10000000));
 	bench_spawn(sys, scaled(1000000));
 

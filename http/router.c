@@ -374,3 +374,42 @@ int skald_http_route_asset(skald_http_server_t *srv, const char *path, const cha
 		free(a);
 	return rc;
 }
+
+typedef struct render_route_s {
+	skald_http_render_fn render;
+	void *arg;
+} render_route_t;
+
+static void serve_rendered(const skald_http_request_t *req, skald_http_res_t *res, void *arg)
+{
+	render_route_t *r = arg;
+	char *body = NULL;
+	size_t len = 0;
+	int rc = r->render(r->arg, &body, &len);
+	if (rc < 0) {
+		skald_http_respond_error(res, 500, "render_failed",
+		                         "the metrics could not be rendered");
+		return;
+	}
+	skald_http_res_header(res, "Cache-Control", "no-store");
+	skald_http_respond_take(res, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
+}
+
+int skald_http_route_metrics(skald_http_server_t *srv, const char *path,
+                             skald_http_render_fn render, void *arg)
+{
+	if (render == NULL || path == NULL || strpbrk(path, ":*") != NULL)
+		return SKALD_EINVAL;
+	if (srv->started)
+		return SKALD_EBUSY;
+	render_route_t *r = malloc(sizeof *r);
+	if (r == NULL)
+		return SKALD_ENOMEM;
+	r->render = render;
+	r->arg = arg;
+	/* The route owns r from now on, as an asset's record. */
+	int rc = route_add(&srv->routes, "GET", path, serve_rendered, r, r);
+	if (rc != 0)
+		free(r);
+	return rc;
+}

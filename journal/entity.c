@@ -16,6 +16,7 @@
 
 #include "actors/layer.h"
 #include "base/log.h"
+#include "base/metrics_int.h"
 #include "journal/journal_int.h"
 #include "journal/writer.h"
 #include "skald/entity.h"
@@ -40,6 +41,8 @@ typedef struct {
 	bool second_pass;     /* recovery: the replay up to the highest seq */
 	uint64_t target;      /* the highest seq the second pass replays to */
 	struct persist_s *pw; /* the write in flight */
+	uint64_t start_ns;    /* uv_hrtime() at init, for the recovery metric */
+	uint64_t read_ns;     /* uv_hrtime() when the current replay read began */
 } entity_t;
 
 /* Common head of every operation in flight. */
@@ -54,6 +57,7 @@ typedef struct persist_s {
 	op_t op;
 	skald_persist_fn cb;
 	void *cb_arg;
+	void (*cb_arg_free)(void *arg); /* releases cb_arg, whether cb ran or not */
 	size_t n;
 	skald_event_t events[];
 } persist_t;
@@ -99,10 +103,11 @@ typedef struct {
 static void snapshot_saved(skald_journal_t *j, int status, void *arg)
 {
 	snapshot_op_t *s = arg;
+	char d[600];
 	if (status < 0)
-		SKALD_LOG(SKALD_LOG_WARN, "%s: snapshot at seq %llu not saved: %s (%s)", s->pid,
+		SKALD_LOG(SKALD_LOG_WARN, "%s: snapshot at seq %llu not saved: %s%s", s->pid,
 		          (unsigned long long)s->snap.seq, skald_strerror(status),
-		          skald_journal_errmsg(j));
+		          skald__log_paren(skald_journal_errmsg(j), d, sizeof d));
 	json_decref(s->snap.data);
 	free(s);
 }
@@ -154,20 +159,23 @@ static void recovery_failed(skald_actor_t *a, entity_t *e, int rc, const char *w
 {
 	skald_journal_t *j = skald__writer_journal(e->w);
 	uint64_t seq;
+	char d[600];
 	if (rc == SKALD_EDECODE && skald_journal_bad_event(j, NULL, &seq, NULL) == 0)
-		SKALD_LOG(SKALD_LOG_ERROR,
-		          "%s: recovery failed: event seq %llu is in the journal but cannot be "
-		          "read back (%s); the entity cannot recover past it",
-		          e->arg->pid, (unsigned long long)seq, skald_journal_errmsg(j));
+		SKALD_LOG_AT(a, SKALD_LOG_ERROR,
+		             "%s: recovery failed: event seq %llu is in the journal but cannot be "
+		             "read back (%s); the entity cannot recover past it",
+		             e->arg->pid, (unsigned long long)seq, skald_journal_errmsg(j));
 	else
-		SKALD_LOG(SKALD_LOG_ERROR, "%s: recovery failed while %s: %s (%s)", e->arg->pid,
-		          what, skald_strerror(rc), skald_journal_errmsg(j));
+		SKALD_LOG_AT(a, SKALD_LOG_ERROR, "%s: recovery failed while %s: %s%s", e->arg->pid,
+		             what, skald_strerror(rc),
+		             skald__log_paren(skald_journal_errmsg(j), d, sizeof d));
 	skald__actor_terminate(a, rc);
 }
 
 static void recovery_done(skald_actor_t *a, entity_t *e)
 {
 	e->ready = true;
+	skald_metric_observe(skald__m.recovery, (double)(uv_hrtime() - e->start_ns) / 1e9);
 	if (e->arg->type->recovered != NULL)
 		e->arg->type->recovered(a, e->state);
 	if (!skald__actor_terminated(a) && e->pw == NULL)
@@ -216,9 +224,9 @@ static int replay_cb(skald_journal_t *j, const skald_event_t *events, size_t n, 
 	for (size_t i = 0; i < n; i++) {
 		int rc = e->arg->type->apply(e->state, &events[i]);
 		if (rc < 0) {
-			SKALD_LOG(SKALD_LOG_ERROR, "%s: apply failed on seq %llu (%s): %s",
-			          e->arg->pid, (unsigned long long)events[i].seq, events[i].type,
-			          skald_strerror(rc));
+			SKALD_LOG_AT(a, SKALD_LOG_ERROR, "%s: apply failed on seq %llu (%s): %s",
+			             e->arg->pid, (unsigned long long)events[i].seq, events[i].type,
+			             skald_strerror(rc));
 			return rc;
 		}
 		e->seq = events[i].seq;
@@ -235,9 +243,14 @@ static void replay_done(skald_journal_t *j, int status, void *arg)
 		free(op);
 		return;
 	}
+	skald_metric_observe(skald__m.journal_replay, (double)(uv_hrtime() - e->read_ns) / 1e9);
 	if (status < 0) {
 		free(op);
-		recovery_failed(a, e, status, "replaying events");
+		/* The first read is also where a store connects: before any
+		 * event was replayed, that is what failed. */
+		recovery_failed(a, e, status,
+		                e->seq > e->snap_seq ? "replaying events"
+		                                     : "reading its events (none was replayed)");
 		return;
 	}
 	if (e->second_pass) {
@@ -260,6 +273,7 @@ static void replay_done(skald_journal_t *j, int status, void *arg)
 static void replay(skald_actor_t *a, entity_t *e, op_t *op, uint64_t to)
 {
 	skald_journal_t *j = skald__writer_journal(e->w);
+	e->read_ns = uv_hrtime();
 	int rc = skald_journal_read(j, e->arg->pid, e->seq + 1, to, SKALD_SEQ_MAX, replay_cb,
 	                            replay_done, op);
 	if (rc < 0) {
@@ -321,6 +335,13 @@ static void recover(skald_actor_t *a, entity_t *e)
 /* ------------------------------------------------------------------------ */
 /* The actor                                                                 */
 
+/* The persistence id in the context of log lines (base/log.h). */
+static void log_pid(const void *actor, int field, char *buf, size_t len)
+{
+	const char *pid = skald_entity_pid(actor);
+	snprintf(buf, len, "%s", pid != NULL ? pid : "");
+}
+
 static int entity_init(skald_actor_t *self, void *state, void *arg)
 {
 	entity_t *e = entity_of(self);
@@ -330,6 +351,8 @@ static int entity_init(skald_actor_t *self, void *state, void *arg)
 	e->sys = skald_actor_system(self);
 	e->ref = skald_self(self);
 	e->token = ++next_token;
+	skald__log_hook(SKALD__LOG_PID, log_pid);
+	e->start_ns = uv_hrtime();
 	e->w = skald__writer_get(self, &rc);
 	if (e->w == NULL)
 		return rc;
@@ -395,6 +418,7 @@ static int make_arg(skald_system_t *sys, const skald_entity_type_t *type, const 
 		rc = skald__registry_find(uri, &store, err, sizeof err);
 	if (rc < 0) {
 		SKALD_LOG(SKALD_LOG_ERROR, "entity %s-%s: %s", type->name, id, err);
+		skald__journal_open_failed(err);
 		return rc;
 	}
 	size_t nl = strlen(type->name), il = strlen(id);
@@ -448,6 +472,8 @@ static void persist_free(persist_t *p)
 		json_decref(p->events[i].data);
 	}
 	free((char *)p->pw.w.persistence_id);
+	if (p->cb_arg_free != NULL)
+		p->cb_arg_free(p->cb_arg);
 	free(p);
 }
 
@@ -462,26 +488,31 @@ static void persisted(skald__pwrite_t *pw, int status)
 	}
 	e->pw = NULL;
 	int failed = 0;
+	if (status < 0)
+		skald_metric_inc(skald__m.write_failures, 1);
 	if (status == 0) {
 		for (size_t i = 0; i < p->n; i++) {
 			int rc = e->arg->type->apply(e->state, &p->events[i]);
 			e->seq = p->events[i].seq;
 			if (rc < 0 && !failed) {
-				SKALD_LOG(SKALD_LOG_ERROR, "%s: apply failed on seq %llu (%s): %s",
-				          e->arg->pid, (unsigned long long)p->events[i].seq,
-				          p->events[i].type, skald_strerror(rc));
+				SKALD_LOG_AT(a, SKALD_LOG_ERROR,
+				             "%s: apply failed on seq %llu (%s): %s", e->arg->pid,
+				             (unsigned long long)p->events[i].seq,
+				             p->events[i].type, skald_strerror(rc));
 				failed = rc;
 			}
 		}
 	} else if (status == SKALD_ECONFLICT) {
-		SKALD_LOG(SKALD_LOG_WARN,
-		          "%s: another writer appended after seq %llu first; stopping this one "
-		          "(its state no longer reflects the journal)",
-		          e->arg->pid, (unsigned long long)p->pw.w.expected_seq);
+		SKALD_LOG_AT(a, SKALD_LOG_WARN,
+		             "%s: another writer appended after seq %llu first; stopping this one "
+		             "(its state no longer reflects the journal)",
+		             e->arg->pid, (unsigned long long)p->pw.w.expected_seq);
 	} else if (status != SKALD_EREJECTED) {
-		SKALD_LOG(SKALD_LOG_ERROR, "%s: journal write failed: %s (%s); stopping",
-		          e->arg->pid, skald_strerror(status),
-		          skald_journal_errmsg(skald__writer_journal(e->w)));
+		char d[600];
+		SKALD_LOG_AT(a, SKALD_LOG_ERROR, "%s: journal write failed: %s%s; stopping",
+		             e->arg->pid, skald_strerror(status),
+		             skald__log_paren(skald_journal_errmsg(skald__writer_journal(e->w)), d,
+		                              sizeof d));
 	}
 	if (p->cb != NULL)
 		p->cb(a, e->state, status, p->cb_arg);
@@ -504,8 +535,8 @@ static void persisted(skald__pwrite_t *pw, int status)
 	skald__actor_after_callback(a);
 }
 
-int skald_persist_all(skald_actor_t *self, const skald_new_event_t *events, size_t n,
-                      skald_persist_fn cb, void *arg)
+static int persist_all(skald_actor_t *self, const skald_new_event_t *events, size_t n,
+                       skald_persist_fn cb, void *arg, void (*arg_free)(void *))
 {
 	entity_t *e = entity_of(self);
 	if (e == NULL || events == NULL || n == 0)
@@ -553,10 +584,17 @@ int skald_persist_all(skald_actor_t *self, const skald_new_event_t *events, size
 	op_set(&p->op, e);
 	p->cb = cb;
 	p->cb_arg = arg;
+	p->cb_arg_free = arg_free;
 	e->pw = p;
 	skald__actor_pause(self);
 	skald__writer_submit(e->w, &p->pw);
 	return 0;
+}
+
+int skald_persist_all(skald_actor_t *self, const skald_new_event_t *events, size_t n,
+                      skald_persist_fn cb, void *arg)
+{
+	return persist_all(self, events, n, cb, arg, NULL);
 }
 
 int skald_persist(skald_actor_t *self, const char *type, int version, json_t *data,
@@ -564,6 +602,45 @@ int skald_persist(skald_actor_t *self, const char *type, int version, json_t *da
 {
 	skald_new_event_t ev = {type, version, data};
 	return skald_persist_all(self, &ev, 1, cb, arg);
+}
+
+/* What skald_persist_reply keeps until the write completes: the asker, not
+ * the command's payload. Freed with the write, whether or not it ran. */
+typedef struct then_reply_s {
+	skald_msg_t to;
+	skald_reply_build_fn build;
+	void *arg;
+} then_reply_t;
+
+static void then_reply(skald_actor_t *self, void *state, int status, void *arg)
+{
+	then_reply_t *t = arg;
+	uint32_t type = 0;
+	void *payload = NULL;
+	if (t->build(self, state, status, t->arg, &type, &payload) < 0)
+		return;
+	int rc = skald_reply(self, &t->to, type, payload);
+	if (rc < 0) {
+		SKALD_LOG(SKALD_LOG_WARN, "%s: the reply after persisting was not sent: %s",
+		          skald_entity_pid(self), skald_strerror(rc));
+		skald_payload_free(type, payload);
+	}
+}
+
+int skald_persist_reply(skald_actor_t *self, const skald_msg_t *cmd,
+                        const skald_new_event_t *events, size_t n, skald_reply_build_fn build,
+                        void *arg)
+{
+	if (cmd == NULL || cmd->ask_id == 0 || build == NULL)
+		return SKALD_EINVAL;
+	then_reply_t *t = malloc(sizeof *t);
+	if (t == NULL)
+		return SKALD_ENOMEM;
+	*t = (then_reply_t){{cmd->type, NULL, cmd->sender, cmd->ask_id}, build, arg};
+	int rc = persist_all(self, events, n, then_reply, t, free);
+	if (rc < 0)
+		free(t);
+	return rc;
 }
 
 const char *skald_entity_pid(const skald_actor_t *self)

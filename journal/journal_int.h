@@ -70,8 +70,9 @@ typedef struct skald__migration_s {
  * stands. Every line goes to out (nothing when NULL), in one format for
  * every store: "applied  NAME", "pending  NAME", "unknown  NAME  (applied by
  * a newer build)", then a summary. apply returns 0, or an error with its
- * message in err (errlen bytes); the walk returns 0 or that error. Blocks as
- * long as apply does.
+ * message in err (errlen bytes); the walk returns 0 or that error, or, with
+ * status_only, SKALD_ESCHEMA when migrations are pending (with a message in
+ * err). Blocks as long as apply does.
  */
 int skald__migrate_walk(const skald__migration_t *known, size_t nknown, const char *const *unknown,
                         size_t nunknown, int status_only, FILE *out,
@@ -93,6 +94,21 @@ int skald__migrate_walk(const skald__migration_t *known, size_t nknown, const ch
  */
 int skald__journal_uri(const char *uri, const char *dflt, const char **out, char *err,
                        size_t errlen);
+
+/*
+ * Submits op, an append the caller owns and reuses (the writer's batch):
+ * op->writes[0..op->nwrites) point at the caller's writes, which are checked
+ * and numbered as skald_journal_append does. Returns 0, then done(op,
+ * status) runs once on the loop, status normalised as for
+ * skald_journal_append's callback, and op is the caller's again; or a
+ * negative code (as skald_journal_append) and nothing runs.
+ */
+int skald__journal_append_op(skald_journal_t *j, skald_op_t *op,
+                             void (*done)(skald_op_t *op, int status), void *arg);
+
+/* Sets what skald_journal_open_errmsg() says on the calling thread: the
+ * journal was refused before any open (an entity's spawn). */
+void skald__journal_open_failed(const char *msg);
 
 /* Wall-clock milliseconds since the Unix epoch. */
 int64_t skald__now_ms(void);

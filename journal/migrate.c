@@ -74,6 +74,13 @@ int skald__migrate_walk(const skald__migration_t *known, size_t nknown, const ch
 			        nknown ? known[nknown - 1].name : "none",
 			        ran == 0 ? ": nothing to apply" : "");
 	}
+	/* A check that finds work to do says so in its code, so that a
+	 * deployment script can tell (`skald migrate --status` exits 5). */
+	if (rc == 0 && status_only && pending) {
+		snprintf(err, errlen, "%d migration(s) pending: run `skald migrate` to apply them",
+		         pending);
+		rc = SKALD_ESCHEMA;
+	}
 	if (rc == 0 && nunknown && !status_only)
 		fprintf(out ? out : stderr,
 		        "note: the database holds %zu migration(s) newer than this build knows\n",

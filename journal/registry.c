@@ -70,17 +70,7 @@ static int table_valid(const skald_store_t *s)
 	for (int k = 0; k < SKALD_STORE_MAX_SCHEMES && s->schemes[k]; k++)
 		if (!scheme_valid(s->schemes[k]))
 			return 0;
-	if (!s->open || !s->close || !s->fini || !s->append || !s->read || !s->highest ||
-	    !s->delete_to)
-		return 0;
-	/* A capability the front would advertise must have its members, or a
-	 * user would get a crash instead of SKALD_EUNSUPPORTED. */
-	if ((s->caps & SKALD_CAP_SNAPSHOTS) && (!s->snapshot_save || !s->snapshot_load ||
-	                                        !s->snapshot_delete || !s->snapshot_delete_to))
-		return 0;
-	if ((s->caps & SKALD_CAP_QUERIES) && (!s->read_all || !s->list_ids))
-		return 0;
-	return 1;
+	return s->open && s->close && s->fini && s->start;
 }
 
 int skald__registry_add(const skald_store_t *store)

@@ -2,9 +2,11 @@
  * journal/writer.c - per-thread journal handle and write batching (see
  * writer.h).
  */
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "base/log.h"
+#include "base/metrics_int.h"
 #include "journal/journal_int.h"
 #include "journal/writer.h"
 
@@ -16,21 +18,35 @@ struct skald__writer_s {
 	uv_idle_t flush; /* runs the flush on the next loop pass */
 	skald__pwrite_t *head, *tail;
 	size_t queued;
+	/* The batch in flight: one operation, reused, whose writes point at
+	 * the queued records' own writes (nothing is copied). */
+	skald_op_t op;
+	skald_write_t **ptrs;
+	size_t ptrcap;
 	bool inflight;
 	bool closing;
-	int closes; /* handles still closing */
+	uint64_t sent_ns; /* uv_hrtime() of the batch in flight, for its metric */
+	int closes;       /* handles still closing */
 };
 
 static void flush(skald__writer_t *w);
 static void flush_cb(uv_idle_t *h);
 
-static void append_cb(skald_journal_t *j, int status, skald_write_t *writes, size_t n, void *arg)
+/* The queued record whose write wr is. */
+static skald__pwrite_t *record_of(skald_write_t *wr)
 {
-	skald__writer_t *w = arg;
-	skald__pwrite_t **batch = (skald__pwrite_t **)(writes + n);
-	for (size_t i = 0; i < n; i++)
-		batch[i]->done(batch[i], writes[i].status);
-	free(writes);
+	return (skald__pwrite_t *)((char *)wr - offsetof(skald__pwrite_t, w));
+}
+
+static void append_cb(skald_op_t *op, int status)
+{
+	skald__writer_t *w = op->front.arg;
+	skald_metric_observe(skald__m.journal_write, (double)(uv_hrtime() - w->sent_ns) / 1e9);
+	for (size_t i = 0; i < op->nwrites; i++) {
+		/* done frees the record, and the write with it. */
+		skald__pwrite_t *pw = record_of(op->writes[i]);
+		pw->done(pw, pw->w.status);
+	}
 	w->inflight = false;
 	flush(w);
 }
@@ -40,33 +56,41 @@ static void flush(skald__writer_t *w)
 	if (w->inflight || w->queued == 0)
 		return;
 	size_t n = w->queued < MAX_BATCH ? w->queued : MAX_BATCH;
-	/* One allocation: the store's array, then the records in the same
-	 * order, so the completion finds its records without a lookup. */
-	skald_write_t *writes = malloc(n * (sizeof *writes + sizeof(skald__pwrite_t *)));
-	if (writes == NULL) {
-		/* Try again on the next pass rather than fail the writes. */
-		uv_idle_start(&w->flush, flush_cb);
-		return;
+	if (n > w->ptrcap) {
+		size_t cap = w->ptrcap ? w->ptrcap : 64;
+		while (cap < n)
+			cap *= 2;
+		skald_write_t **p = realloc(w->ptrs, cap * sizeof *p);
+		if (p == NULL) {
+			/* Try again on the next pass rather than fail the writes. */
+			uv_idle_start(&w->flush, flush_cb);
+			return;
+		}
+		w->ptrs = p;
+		w->ptrcap = cap;
 	}
-	skald__pwrite_t **batch = (skald__pwrite_t **)(writes + n);
 	for (size_t i = 0; i < n; i++) {
 		skald__pwrite_t *pw = w->head;
 		w->head = pw->next;
 		pw->next = NULL;
-		writes[i] = pw->w;
-		writes[i].status = 0;
-		batch[i] = pw;
+		w->ptrs[i] = &pw->w;
 	}
 	if (w->head == NULL)
 		w->tail = NULL;
 	w->queued -= n;
-	int rc = skald_journal_append(w->j, writes, n, append_cb, w);
+	w->op.writes = w->ptrs;
+	w->op.nwrites = n;
+	skald_metric_observe(skald__m.journal_batch, (double)n);
+	w->sent_ns = uv_hrtime();
+	int rc = skald__journal_append_op(w->j, &w->op, append_cb, w);
 	if (rc < 0) {
-		SKALD_LOG(SKALD_LOG_ERROR, "journal append refused: %s (%s)", skald_strerror(rc),
-		          skald_journal_errmsg(w->j));
-		for (size_t i = 0; i < n; i++)
-			batch[i]->done(batch[i], rc);
-		free(writes);
+		char d[600];
+		SKALD_LOG(SKALD_LOG_ERROR, "journal append refused: %s%s", skald_strerror(rc),
+		          skald__log_paren(skald_journal_errmsg(w->j), d, sizeof d));
+		for (size_t i = 0; i < n; i++) {
+			skald__pwrite_t *pw = record_of(w->ptrs[i]);
+			pw->done(pw, rc);
+		}
 		return;
 	}
 	w->inflight = true;
@@ -106,8 +130,10 @@ skald_journal_t *skald__writer_journal(skald__writer_t *w)
 
 static void writer_free_if_closed(skald__writer_t *w)
 {
-	if (--w->closes == 0)
+	if (--w->closes == 0) {
+		free(w->ptrs);
 		free(w);
+	}
 }
 
 static void idle_closed(uv_handle_t *h)

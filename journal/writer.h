@@ -3,8 +3,9 @@
  * batching of its entities. Never installed.
  *
  * Entities queue their atomic writes here instead of calling the journal
- * themselves. The writer sends everything queued in one skald_journal_append
- * (one round trip, one transaction), keeps at most one append in flight, and
+ * themselves. The writer sends everything queued as one append operation
+ * (one skald_op_t it owns and reuses, pointing at the queued records' own
+ * writes: one round trip, one transaction), keeps at most one in flight, and
  * while it is in flight collects the next batch: the slower the store, the
  * larger the batches. Each entity has at most one write in flight, so its
  * own writes are confirmed in order.
@@ -17,9 +18,9 @@
 
 typedef struct skald__writer_s skald__writer_t;
 
-/* One queued atomic write. The writer fills `w` for the store; `done` runs
- * on the thread's loop exactly once with the write's status, and owns the
- * record from then on. */
+/* One queued atomic write. `w` goes to the store as it is (the journal
+ * numbers its events and sets its status); `done` runs on the thread's loop
+ * exactly once with the write's status, and owns the record from then on. */
 typedef struct skald__pwrite_s {
 	struct skald__pwrite_s *next;
 	skald_write_t w;

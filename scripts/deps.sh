@@ -2,6 +2,7 @@
 # Installs every Debian package Skald needs to build, test and benchmark.
 # Idempotent and unattended: returns at once when everything is present.
 # chromium runs headless in tests/tool: it loads the history browser's page.
+# prometheus provides promtool, which checks the /metrics output in tests/ops.
 # Usage: scripts/deps.sh [--bench] [--fuzz]
 #   --bench adds the benchmark peers (CAF, Erlang/OTP)
 #   --fuzz  adds clang's libFuzzer and sanitizer runtimes
@@ -12,7 +13,7 @@ pkgs=(
 	libuv1-dev libjansson-dev libssl-dev libhttp-parser-dev
 	libpq-dev libmongoc-dev libbson-dev
 	libcriterion-dev valgrind
-	postgresql
+	postgresql prometheus
 	chromium
 )
 for arg in "$@"; do

@@ -12,6 +12,7 @@
  *   2 the store is unreachable or failed (the message has its own text)
  *   3 conflict: a history is not at the expected seq (the message gives it)
  *   4 not found: a persistence id that never had events
+ *   5 `skald migrate --status`: migrations are pending (the list says which)
  * "--help" among its arguments prints its usage to stdout and returns 0.
  */
 #ifndef SKALD_TOOLS_COMMANDS_H

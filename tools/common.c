@@ -99,7 +99,7 @@ int tool_parse_u64(const char *s, uint64_t *out)
 	errno = 0;
 	unsigned long long v = strtoull(s, NULL, 10);
 	if (errno == ERANGE)
-		return -1;
+		return TOOL_U64_TOO_LARGE;
 	*out = (uint64_t)v;
 	return 0;
 }
@@ -126,11 +126,16 @@ static int set_opt(tool_t *t, const tool_opt_t *o, const char *name, const char 
 	case TOOL_OPT_STRING:
 		*(const char **)o->out = value;
 		return 0;
-	case TOOL_OPT_U64:
-		if (tool_parse_u64(value, o->out) < 0)
+	case TOOL_OPT_U64: {
+		int rc = tool_parse_u64(value, o->out);
+		if (rc == TOOL_U64_TOO_LARGE)
+			return usage_error(t, "%s is at most 18446744073709551615, not %s", name,
+			                   value);
+		if (rc < 0)
 			return usage_error(t, "%s takes a whole number (0 or more), not \"%s\"",
 			                   name, value);
 		return 0;
+	}
 	case TOOL_OPT_LIST: {
 		tool_list_t *l = o->out;
 		if (l->n == TOOL_LIST_MAX)
@@ -198,6 +203,13 @@ int tool_args(tool_t *t, int argc, char **argv, const tool_opt_t *opts, size_t n
 	}
 	if (got < npos)
 		return usage_error(t, "missing %s%s", pos_name, "");
+	for (size_t k = 0; k < got; k++)
+		if (pos[k][0] == '\0')
+			return usage_error(t, "%s is empty%s", pos_name,
+			                   strcmp(pos_name, "PID") == 0
+			                           ? ": give a persistence id such as game-42 "
+			                             "(`skald ids` lists them)"
+			                           : "");
 	return 0;
 }
 

@@ -46,6 +46,7 @@ enum {
 	TOOL_ESTORE = 2,
 	TOOL_ECONFLICT = 3,
 	TOOL_ENOTFOUND = 4,
+	TOOL_EPENDING = 5, /* skald migrate --status: migrations are pending */
 };
 
 /* One run of a subcommand. Embed it first in the command's own state, so
@@ -202,7 +203,9 @@ void tool_print_json(const json_t *v);
 /* v in compact JSON, malloc'd (free it); NULL on ENOMEM. v is borrowed. */
 char *tool_dumps(const json_t *v);
 
-/* Parses a decimal number with no sign; 0 or -1. */
+/* Parses a decimal number with no sign: 0, TOOL_U64_TOO_LARGE for digits
+ * beyond 2^64 - 1, or -1 for anything else. */
+#define TOOL_U64_TOO_LARGE (-2)
 int tool_parse_u64(const char *s, uint64_t *out);
 
 /* Writes s to stdout, padded with spaces to width columns (a longer s is

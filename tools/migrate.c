@@ -8,6 +8,7 @@
 
 #include "skald/store.h"
 #include "tools/commands.h"
+#include "tools/common.h"
 
 const char cmd_migrate_usage[] =
         "usage: skald migrate [--status] [--store URI]\n"
@@ -17,7 +18,8 @@ const char cmd_migrate_usage[] =
         "prints one line per migration applied. Safe to run again, and from\n"
         "several hosts at once.\n"
         "\n"
-        "  --status     change nothing: list every migration as applied or pending\n"
+        "  --status     change nothing: list every migration as applied or pending;\n"
+        "               exit 5 when some are pending, 0 when none is\n"
         "  --store URI  the journal, e.g. postgres://USER:PASSWORD@HOST:PORT/DB\n"
         "               (default: the environment variable SKALD_JOURNAL)\n";
 
@@ -52,6 +54,10 @@ int cmd_migrate(int argc, char **argv)
 	}
 	char err[512];
 	int rc = skald_store_migrate(uri, status_only, stdout, err, sizeof err);
+	if (status_only && rc == SKALD_ESCHEMA) {
+		fprintf(stderr, "skald migrate: %s\n", err);
+		return TOOL_EPENDING;
+	}
 	if (rc < 0) {
 		fprintf(stderr, "skald migrate: %s\n", err[0] ? err : skald_strerror(rc));
 		/* The exit codes of every subcommand (tools/commands.h): a mistake

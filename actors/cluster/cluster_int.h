@@ -257,6 +257,8 @@ const skald__cl_rec_t *skald__cl_lookup(const skald__cl_t *cl, uint64_t node);
 /* Members in the table, tombstones included; member i in node id order. */
 size_t skald__cl_size(const skald__cl_t *cl);
 const skald__cl_rec_t *skald__cl_at(const skald__cl_t *cl, size_t i);
+/* Sets the gauge of members by status from cl's table (metrics.c). */
+void skald__cl_metrics(const skald__cl_t *cl);
 
 /*
  * The up members (admitted, neither leaving, down nor removed; suspicion

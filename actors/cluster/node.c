@@ -198,6 +198,7 @@ static void publish(binding_t *b)
 		return;
 	}
 	size_t nup = skald__cl_up_members(b->cl, up, n);
+	skald__cl_metrics(b->cl);
 	for (size_t i = 0; i < nup; i++)
 		member_of(&up[i], &list[i]);
 	free(up);

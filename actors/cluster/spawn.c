@@ -75,14 +75,13 @@ int skald__reg_serve_spawn(skald_system_t *sys, const skald__reg_spawn_t *req, s
 		if (skald_type_lookup(req->type, &id) < 0)
 			return SKALD_ENOTYPE;
 		t = skald_type_get(id);
-		if (t->decode == NULL)
-			return SKALD_ENOCODEC;
-		if (t->decode(req->data, req->len, &arg) < 0)
-			return SKALD_EDECODE;
+		int rc = skald__type_decode(t, req->data, req->len, &arg);
+		if (rc < 0)
+			return rc;
 	}
 	int rc = skald_spawn(sys, b, arg, NULL, out);
-	if (rc < 0 && arg != NULL && t->free != NULL)
-		t->free(arg);
+	if (rc < 0)
+		skald__type_free(t, arg);
 	return rc;
 }
 
@@ -101,8 +100,6 @@ static int request(const char *behavior, uint32_t type, const void *payload, uin
 	const skald_msgtype_t *t = type != 0 ? skald_type_get(type) : NULL;
 	if (type != 0 && t == NULL)
 		return SKALD_ENOTYPE;
-	if (t != NULL && t->encode == NULL)
-		return SKALD_ENOCODEC;
 	skald__reg_spawn_t *s = calloc(1, sizeof *s);
 	if (s == NULL)
 		return SKALD_ENOMEM;
@@ -112,9 +109,9 @@ static int request(const char *behavior, uint32_t type, const void *payload, uin
 		skald__reg_spawn_free(s);
 		return SKALD_ENOMEM;
 	}
-	if (t != NULL && (t->encode(payload, (void **)&s->data, &s->len) < 0)) {
+	if (t != NULL && (rc = skald__type_encode(t, payload, (void **)&s->data, &s->len)) < 0) {
 		skald__reg_spawn_free(s);
-		return SKALD_EENCODE;
+		return rc; /* SKALD_ENOCODEC, SKALD_EENCODE */
 	}
 	s->node = node;
 	s->timeout_ms = timeout_ms;
@@ -225,7 +222,6 @@ int skald_cluster_system_spawn(skald_system_t *sys, uint64_t node, const char *b
 		skald__reg_spawn_free(req);
 	skald_msg_t reply = {rtype, rpayload, SKALD_REF_NULL, 0};
 	rc = outcome(rc, &reply, ref);
-	if (rpayload != NULL)
-		free(rpayload);
+	skald_payload_free(rtype, rpayload);
 	return rc;
 }

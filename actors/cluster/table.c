@@ -16,9 +16,25 @@
 #include "actors/cluster/reg.h"
 #include "actors/internal.h"
 #include "base/hash.h"
+#include "base/metrics_int.h"
 
 #define DEAD_KEEP_MS    (5 * 60 * 1000u) /* a dead peer is remembered this long */
 #define UNKNOWN_KEEP_MS (60 * 1000u)     /* a part whose origin never came up */
+
+/* skald_cluster_registry_entries{kind="name"|"group"}: entries held, over
+ * every system of the process (docs/OPERATIONS.md). */
+static skald_metric_t *held[REG_GROUP + 1];
+static uv_once_t metrics_once = UV_ONCE_INIT;
+
+static void metrics_setup(void)
+{
+	static const char *const kinds[] = {NULL, "name", "group"};
+	for (int k = REG_NAME; k <= REG_GROUP; k++)
+		(void)skald_metric_gauge("skald_cluster_registry_entries",
+		                         "Registrations in this node's table of the cluster "
+		                         "registry (its own and the other members'), by kind.",
+		                         "kind", kinds[k], &held[k]);
+}
 
 int skald__reg_check_name(const char *name)
 {
@@ -304,6 +320,7 @@ int skald__reg_add(skald__reg_t *reg, uint8_t kind, const char *key, skald_ref_t
 		reg->nnames++;
 	else
 		reg->ngroup++;
+	skald_metric_add(held[kind], 1);
 	e->vis = (uint8_t)visible(reg, origin);
 	if (e->vis)
 		shown(reg, e, 0);
@@ -327,6 +344,7 @@ void skald__reg_del(skald__reg_t *reg, skald__reg_entry_t *e, int reason)
 		reg->nnames--;
 	else
 		reg->ngroup--;
+	skald_metric_add(held[e->kind], -1);
 	free(e->key);
 	memset(e, 0, sizeof *e);
 	reg->freelist[reg->nfree++] = i;
@@ -422,6 +440,7 @@ int skald__reg_new(skald_system_t *sys, const skald_cluster_config_t *cfg, skald
 	int rc = skald__reg_types();
 	if (rc < 0)
 		return rc;
+	uv_once(&metrics_once, metrics_setup);
 	skald__reg_t *reg = calloc(1, sizeof *reg);
 	if (reg == NULL)
 		return SKALD_ENOMEM;
@@ -470,6 +489,8 @@ void skald__reg_free(skald__reg_t *reg)
 {
 	if (reg == NULL)
 		return;
+	skald_metric_add(held[REG_NAME], -(int64_t)reg->nnames);
+	skald_metric_add(held[REG_GROUP], -(int64_t)reg->ngroup);
 	for (size_t i = 0; i < reg->cap; i++)
 		free(reg->v[i].key);
 	for (size_t i = 0; i < reg->nsubs; i++)

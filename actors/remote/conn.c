@@ -118,6 +118,8 @@ void skald__conn_close(skald__conn_t *c, int reason, const char *why)
 		t->conn = NULL;
 		c->target = NULL;
 		snprintf(target_addr, sizeof target_addr, "%s", t->addr);
+		if (!was_active)
+			skald__target_failed(t, reason);
 		/* Waiting CLUSTER frames are best effort: the protocol resends. */
 		free_frames(c, t->pending);
 		t->pending = t->pending_tail = NULL;
@@ -201,9 +203,12 @@ static void flush(skald__conn_t *c)
 		c->bufs = b;
 		c->capbufs = n;
 	}
-	size_t i = 0;
-	for (f = c->wq_head; i < n; f = f->next, i++)
+	size_t i = 0, bytes = 0;
+	for (f = c->wq_head; i < n; f = f->next, i++) {
 		c->bufs[i] = uv_buf_init((char *)f->data, (unsigned)f->len);
+		bytes += f->len;
+	}
+	skald__peer_count(c->peer ? &c->peer->metrics : NULL, true, n, bytes);
 	c->inflight = c->wq_head;
 	c->wq_head = last->next;
 	last->next = NULL;
@@ -367,6 +372,7 @@ static void activate(skald__conn_t *c)
 	if (c->target != NULL) {
 		uv_mutex_lock(&net->mlock);
 		c->target->node = p->node;
+		c->target->last_err = 0;
 		uv_mutex_unlock(&net->mlock);
 		c->target->backoff_ms = 100;
 	}
@@ -475,18 +481,12 @@ static void on_message(skald__conn_t *c, const skald__wire_hdr_t *h, const uint8
 	uint32_t type = h->type < MAX_TYPES ? c->types[h->type] : 0;
 	const skald_msgtype_t *t = type ? skald_type_get(type) : NULL;
 	void *payload = NULL;
-	int rc = 0;
-	if (t == NULL)
-		rc = SKALD_ENOTYPE;
-	else if (t->decode == NULL)
-		rc = SKALD_ENOCODEC;
-	else if ((rc = t->decode(p, n, &payload)) < 0)
-		rc = SKALD_EDECODE;
+	int rc = t != NULL ? skald__type_decode(t, p, n, &payload) : SKALD_ENOTYPE;
 	if (rc < 0) {
 		char b[48];
-		SKALD_LOG(SKALD_LOG_WARN, "message from %s (type %u of node %s) dropped: %s",
-		          skald_ref_str(from, b, sizeof b), h->type, c->peer->name,
-		          skald_strerror(rc));
+		SKALD_LOG(SKALD_LOG_WARN, "message from %s (type %u \"%s\" of node %s) dropped: %s",
+		          skald_ref_str(from, b, sizeof b), h->type, t != NULL ? t->name : "?",
+		          c->peer->name, skald_strerror(rc));
 		if (h->kind == SKALD_WIRE_TELL && h->corr != 0 && !skald_ref_is_null(from)) {
 			skald__env_t *f = skald__env_new(ENV_ASK_FAIL, 0, to, NULL);
 			if (f != NULL) {
@@ -500,8 +500,7 @@ static void on_message(skald__conn_t *c, const skald__wire_hdr_t *h, const uint8
 	skald__env_t *e = skald__env_new(h->kind == SKALD_WIRE_TELL ? ENV_USER : ENV_REPLY, type,
 	                                 from, payload);
 	if (e == NULL) {
-		if (t->free != NULL)
-			t->free(payload);
+		skald__type_free(t, payload);
 		return;
 	}
 	e->corr = h->corr;
@@ -657,6 +656,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			refuse(c, SKALD_EPROTO, "malformed or oversized frame");
 			return;
 		}
+		skald__peer_count(c->peer ? &c->peer->metrics : NULL, false, 1, used);
 		on_frame(c, &h, p, n);
 		off += used;
 	}
@@ -786,6 +786,35 @@ void skald__target_lookups_flush(skald__target_t *t)
 		free(l);
 	}
 	skald__conn_flush_dirty(t->net);
+}
+
+/* Refusals that retrying cannot cure. */
+static bool final_refusal(int reason)
+{
+	return reason == SKALD_EAUTH || reason == SKALD_ECLUSTER || reason == SKALD_EVERSION;
+}
+
+void skald__target_failed(skald__target_t *t, int reason)
+{
+	if (reason == SKALD_ESTOPPING)
+		return;
+	uv_mutex_lock(&t->net->mlock);
+	t->last_err = reason;
+	uv_cond_broadcast(&t->net->mcond);
+	uv_mutex_unlock(&t->net->mlock);
+	while (final_refusal(reason) && t->lookups != NULL) {
+		skald__cmd_t *l = t->lookups;
+		t->lookups = l->next;
+		skald__env_t *f = skald__env_new(ENV_ASK_FAIL, 0, SKALD_REF_NULL, NULL);
+		if (f != NULL) {
+			f->corr = l->corr;
+			f->arg = reason;
+			skald__send(t->net->sys, l->src, f);
+		}
+		free(l->addr);
+		free(l->name);
+		free(l);
+	}
 }
 
 void skald__target_pending_flush(skald__target_t *t)

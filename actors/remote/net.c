@@ -44,6 +44,7 @@ skald__peer_t *skald__peer_get(skald__net_t *net, uint64_t node)
 	if (p == NULL)
 		return NULL;
 	p->node = node;
+	skald__peer_metrics(node, &p->metrics);
 	uv_rwlock_wrlock(&net->plock);
 	skald__peer_t **slot = &net->pslots[node & (net->npslots - 1)];
 	p->next = *slot;
@@ -202,10 +203,9 @@ static int tcp_send(void *ctx, skald_ref_t to, skald__env_t *e)
 	size_t len = 0;
 	if (kind == SKALD_WIRE_TELL || kind == SKALD_WIRE_REPLY) {
 		const skald_msgtype_t *t = skald_type_get(e->type);
-		if (t == NULL || t->encode == NULL)
-			return SKALD_ENOCODEC;
-		if (t->encode(e->payload, &buf, &len) < 0)
-			return SKALD_EENCODE;
+		int rc = t != NULL ? skald__type_encode(t, e->payload, &buf, &len) : SKALD_ENOCODEC;
+		if (rc < 0)
+			return rc;
 	}
 	if (SKALD_WIRE_HEADER + len > net->max_frame) {
 		free(buf);
@@ -675,12 +675,36 @@ static skald__cmd_t *cmd_new(int op, const char *addr)
 	return c;
 }
 
+/* sys's network and addr parsed into sa, or why not, said in the log with
+ * what to do: SKALD_ENONET (skald_remote_start not called), SKALD_EADDR. */
+static int net_addr(skald_system_t *sys, const char *fn, const char *addr, skald__net_t **net,
+                    struct sockaddr_storage *sa)
+{
+	*net = skald__net_of(sys);
+	if (*net == NULL) {
+		SKALD_LOG(SKALD_LOG_WARN,
+		          "%s: the network of this system is not started: call "
+		          "skald_remote_start first",
+		          fn);
+		return SKALD_ENONET;
+	}
+	if (skald__net_parse_addr(addr, sa) < 0) {
+		SKALD_LOG(SKALD_LOG_WARN,
+		          "%s: \"%.64s\" is not a node address: write "
+		          "tcp://HOST:PORT (an IPv4 address, [IPv6] or localhost)",
+		          fn, addr != NULL ? addr : "(null)");
+		return SKALD_EADDR;
+	}
+	return 0;
+}
+
 int skald_listen(skald_system_t *sys, const char *addr, int *port)
 {
 	struct sockaddr_storage sa;
-	skald__net_t *net = skald__net_of(sys);
-	if (net == NULL || skald__net_parse_addr(addr, &sa) < 0)
-		return SKALD_EINVAL;
+	skald__net_t *net;
+	int rc = net_addr(sys, "skald_listen", addr, &net, &sa);
+	if (rc < 0)
+		return rc;
 	if (skald__current != NULL)
 		return SKALD_ENOTOWNER;
 	skald__sync_t s = {.done = false};
@@ -705,9 +729,10 @@ int skald_listen(skald_system_t *sys, const char *addr, int *port)
 int skald_connect(skald_system_t *sys, const char *addr)
 {
 	struct sockaddr_storage sa;
-	skald__net_t *net = skald__net_of(sys);
-	if (net == NULL || skald__net_parse_addr(addr, &sa) < 0)
-		return SKALD_EINVAL;
+	skald__net_t *net;
+	int rc = net_addr(sys, "skald_connect", addr, &net, &sa);
+	if (rc < 0)
+		return rc;
 	skald__cmd_t *c = cmd_new(CMD_CONNECT, addr);
 	if (c == NULL)
 		return SKALD_ENOMEM;
@@ -727,18 +752,26 @@ static uint64_t node_at(skald__net_t *net, const char *addr)
 	return node;
 }
 
+/* Why the last attempt to reach addr failed, or 0. Under mlock. */
+static int last_err_at(skald__net_t *net, const char *addr)
+{
+	for (skald__target_t *t = net->targets; t != NULL; t = t->next)
+		if (strcmp(t->addr, addr) == 0)
+			return t->last_err;
+	return 0;
+}
+
 int skald_node_wait(skald_system_t *sys, const char *addr, uint64_t timeout_ms, uint64_t *node)
 {
-	skald__net_t *net = skald__net_of(sys);
-	if (net == NULL)
-		return SKALD_EINVAL;
 	if (skald__current != NULL)
 		return SKALD_ENOTOWNER;
 	int rc = skald_connect(sys, addr);
 	if (rc < 0)
 		return rc;
+	skald__net_t *net = skald__net_of(sys);
 	uint64_t deadline = uv_hrtime() + timeout_ms * 1000000ull;
 	uint64_t found = 0;
+	int err = 0;
 	uv_mutex_lock(&net->mlock);
 	for (;;) {
 		found = node_at(net, addr);
@@ -748,6 +781,10 @@ int skald_node_wait(skald_system_t *sys, const char *addr, uint64_t timeout_ms, 
 				break;
 			found = 0;
 		}
+		/* A refused handshake will be refused again: no use waiting. */
+		err = last_err_at(net, addr);
+		if (err == SKALD_EAUTH || err == SKALD_ECLUSTER || err == SKALD_EVERSION)
+			break;
 		uint64_t now = uv_hrtime();
 		if (now >= deadline)
 			break;
@@ -755,7 +792,7 @@ int skald_node_wait(skald_system_t *sys, const char *addr, uint64_t timeout_ms, 
 	}
 	uv_mutex_unlock(&net->mlock);
 	if (found == 0)
-		return SKALD_ETIMEDOUT;
+		return err < 0 ? err : SKALD_ETIMEDOUT;
 	if (node != NULL)
 		*node = found;
 	return 0;
@@ -920,10 +957,12 @@ int skald_lookup(skald_actor_t *self, const char *addr, const char *name, uint64
                  skald_lookup_fn cb, void *arg)
 {
 	struct sockaddr_storage sa;
-	skald__net_t *net = self != NULL ? skald__net_of(self->thread->sys) : NULL;
-	if (net == NULL || cb == NULL || name == NULL || name[0] == '\0' ||
-	    skald__net_parse_addr(addr, &sa) < 0)
+	skald__net_t *net;
+	if (self == NULL || cb == NULL || name == NULL || name[0] == '\0')
 		return SKALD_EINVAL;
+	int rc = net_addr(self->thread->sys, "skald_lookup", addr, &net, &sa);
+	if (rc < 0)
+		return rc;
 	lookup_ctx_t *ctx = malloc(sizeof *ctx);
 	skald__cmd_t *c = cmd_new(CMD_LOOKUP, addr);
 	if (ctx == NULL || c == NULL || (c->name = strdup(name)) == NULL) {
@@ -936,7 +975,7 @@ int skald_lookup(skald_actor_t *self, const char *addr, const char *name, uint64
 	ctx->cb = cb;
 	ctx->arg = arg;
 	uint64_t corr;
-	int rc = skald__ask_pending(self, timeout_ms, lookup_reply, ctx, &corr);
+	rc = skald__ask_pending(self, timeout_ms, lookup_reply, ctx, &corr);
 	if (rc < 0) {
 		free(ctx);
 		free(c->addr);

@@ -183,8 +183,9 @@ int skald__registry_start(skald_system_t *sys, skald__net_t *net)
 int skald_publish(skald_system_t *sys, const char *name, skald_ref_t ref)
 {
 	skald__net_t *net = skald__net_of(sys);
-	if (net == NULL || name == NULL || name[0] == '\0' || strlen(name) > 1024 ||
-	    skald_ref_is_null(ref))
+	if (net == NULL)
+		return SKALD_ENONET;
+	if (name == NULL || name[0] == '\0' || strlen(name) > 1024 || skald_ref_is_null(ref))
 		return SKALD_EINVAL;
 	publish_t *pb = malloc(sizeof *pb);
 	if (pb == NULL || (pb->name = strdup(name)) == NULL) {
@@ -202,7 +203,9 @@ int skald_system_lookup(skald_system_t *sys, const char *addr, const char *name,
                         uint64_t timeout_ms, skald_ref_t *ref)
 {
 	skald__net_t *net = skald__net_of(sys);
-	if (net == NULL || name == NULL || name[0] == '\0' || ref == NULL)
+	if (net == NULL)
+		return SKALD_ENONET;
+	if (name == NULL || name[0] == '\0' || ref == NULL)
 		return SKALD_EINVAL;
 	uint64_t node;
 	int rc = skald_node_wait(sys, addr, timeout_ms, &node);

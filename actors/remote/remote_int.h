@@ -46,6 +46,7 @@ typedef struct skald__peer_s {
 	skald__conn_t *conn;      /* network thread only */
 	skald__rwatch_t *watches; /* network thread only */
 	size_t nwatches, capwatches;
+	skald__peer_metrics_t metrics; /* frames and bytes, labelled peer="node" */
 } skald__peer_t;
 
 /* Commands to the network thread. */
@@ -104,6 +105,8 @@ struct skald__target_s {
 	skald__cmd_t *pending; /* CLUSTER frames waiting for the handshake */
 	skald__cmd_t *pending_tail;
 	unsigned npending;
+	int last_err; /* why the last attempt failed (0: none, or it
+	               * authenticated); under the net's mlock */
 };
 
 struct skald__conn_s {
@@ -190,7 +193,8 @@ typedef struct skald__net_hooks_s {
 	/* The connection to `node` was lost through the peer (EOF, reset), or
 	 * a connect to addr, where `node` was expected (0: unknown), failed;
 	 * reason is the libuv code (UV_ECONNREFUSED for a host that has no
-	 * listener, UV_ETIMEDOUT, UV_EHOSTUNREACH...). addr may be NULL for a connection the peer opened. */
+	 * listener, UV_ETIMEDOUT, UV_EHOSTUNREACH...). addr may be NULL for a connection the peer
+	 * opened. */
 	void (*lost)(void *ctx, uint64_t node, const char *addr, int reason);
 	/* A handshake at addr failed: refused by the peer (by_peer = 1) or by
 	 * this node (0); node is the peer's id if its HELLO came, else 0; why
@@ -245,6 +249,10 @@ void skald__conn_flush_dirty(skald__net_t *net);
 void skald__conn_close(skald__conn_t *c, int reason, const char *why);
 void skald__conn_heartbeat(uv_timer_t *h);
 void skald__target_lookups_flush(skald__target_t *t);
+/* An attempt to reach t's address failed with reason: kept for
+ * skald_node_wait; a refused handshake (secret, cluster name, version) also
+ * fails the lookups waiting on t at once. Network thread. */
+void skald__target_failed(skald__target_t *t, int reason);
 /* Queues t's waiting CLUSTER frames once t's connection is active. */
 void skald__target_pending_flush(skald__target_t *t);
 skald__cmd_t *skald__frame_new(uint8_t kind, skald_ref_t src, skald_ref_t dst, uint32_t type,

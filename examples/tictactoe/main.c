@@ -2,6 +2,7 @@
  * examples/tictactoe - the showcase: tic-tac-toe on persistent entities.
  *
  *   build/examples/tictactoe [--store URI] [--games N] [--players P] [--seed S]
+ *                            [--threads T]
  *
  * A lobby (one persistent entity) pairs P simulated players and opens a game
  * session (a persistent entity per game) for each pair; players play random
@@ -10,6 +11,11 @@
  * said: it folds every game's history as `skald replay` would, recovers
  * every game again in a fresh system, and compares both with the lobby's
  * records. It prints a summary and exits 0 only if every check passed.
+ *
+ * With --threads 1 a seed plays the same games every time: the players'
+ * seeded moves are the only chance, and one thread runs every actor in one
+ * order. With more threads, which players meet depends on how the threads
+ * interleave.
  *
  * With a durable store, stopping the program and starting it again
  * continues every unfinished game from its history. --restart-test (not in
@@ -38,10 +44,13 @@
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: tictactoe [--store URI] [--games N] [--players P] [--seed S]\n"
+	             "                 [--threads T]\n"
 	             "  --store URI    journal (default memory://demo)\n"
 	             "  --games N      games to finish, 1..1000000 (default 300)\n"
 	             "  --players P    simulated players, 2..10000 (default 10)\n"
-	             "  --seed S       seed of the players' moves (default 1)\n");
+	             "  --seed S       seed of the players' moves (default 1)\n"
+	             "  --threads T    scheduler threads, 1..1024 (default one per core);\n"
+	             "                 with 1, a seed plays the same games every time\n");
 }
 
 static int parse_number(const char *flag, const char *text, long long min, long long max,
@@ -61,7 +70,7 @@ static int parse_number(const char *flag, const char *text, long long min, long 
 
 static int parse_args(int argc, char **argv, ttt_options_t *o)
 {
-	*o = (ttt_options_t){"memory://demo", 300, 10, 1, false};
+	*o = (ttt_options_t){"memory://demo", 300, 10, 1, 0, false};
 	for (int i = 1; i < argc; i++) {
 		const char *flag = argv[i], *value = NULL;
 		char name[32];
@@ -82,7 +91,8 @@ static int parse_args(int argc, char **argv, ttt_options_t *o)
 			continue;
 		}
 		bool known = strcmp(flag, "--store") == 0 || strcmp(flag, "--games") == 0 ||
-		             strcmp(flag, "--players") == 0 || strcmp(flag, "--seed") == 0;
+		             strcmp(flag, "--players") == 0 || strcmp(flag, "--seed") == 0 ||
+		             strcmp(flag, "--threads") == 0;
 		if (!known) {
 			fprintf(stderr, "tictactoe: unknown argument '%s'\n", argv[i]);
 			usage(stderr);
@@ -112,6 +122,10 @@ static int parse_args(int argc, char **argv, ttt_options_t *o)
 			if (parse_number(flag, value, 2, 10000, &v) < 0)
 				return -1;
 			o->players = (long)v;
+		} else if (strcmp(flag, "--threads") == 0) {
+			if (parse_number(flag, value, 1, 1024, &v) < 0)
+				return -1;
+			o->threads = (unsigned)v;
 		} else {
 			if (parse_number(flag, value, 0, INT64_MAX, &v) < 0)
 				return -1;

@@ -267,7 +267,7 @@ static const skald_behavior_t referee = {
 int ttt_run_phase(const ttt_options_t *o, int phase, long games, bool partial, ttt_phase_t *out)
 {
 	skald_system_t *sys = NULL;
-	skald_config_t cfg = {.name = "tictactoe", .journal = o->store};
+	skald_config_t cfg = {.name = "tictactoe", .journal = o->store, .threads = o->threads};
 	run_t run = {.o = o, .phase = phase, .games = games, .partial = partial};
 	skald_ref_t ref;
 	signal_init(&run.over);

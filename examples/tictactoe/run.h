@@ -18,6 +18,7 @@ typedef struct {
 	const char *store;
 	long games, players;
 	uint64_t seed;
+	unsigned threads; /* scheduler threads; 0: one per core */
 	bool restart_test;
 } ttt_options_t;
 

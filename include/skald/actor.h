@@ -59,10 +59,14 @@ char *skald_ref_str(skald_ref_t r, char *buf, size_t len);
 /* ------------------------------------------------------------------------ */
 /* Message types                                                             */
 
+typedef struct skald_codec_s skald_codec_t;
+
 /*
  * A message type, registered once per process by name. Local delivery moves
- * the payload pointer from sender to receiver and never serializes; encode
- * and decode are used only when a message crosses a node boundary.
+ * the payload pointer from sender to receiver and never serializes; the
+ * codec is used only when a message crosses a node boundary. A codec is
+ * either chosen (`codec`, below: no code to write) or written by hand
+ * (encode and decode).
  *
  * The definition must stay valid for the life of the process (make it
  * static const).
@@ -80,12 +84,41 @@ typedef struct skald_msgtype_s {
 	 * bytes it does not own. Return 0 or a negative code. */
 	int (*encode)(const void *payload, void **out, size_t *len);
 	int (*decode)(const void *data, size_t len, void **payload);
+	/* A ready-made codec instead of encode and decode (which stay NULL):
+	 *   &skald_codec_json   the payload is a json_t * (jansson), an owned
+	 *                       reference; it crosses as compact JSON text.
+	 *   &skald_codec_fixed  the payload is a malloc'ed block of `size`
+	 *                       bytes of plain data (a struct of numbers and
+	 *                       char arrays, no pointers); it crosses as those
+	 *                       bytes, so both nodes must share the struct's
+	 *                       layout (same build, same architecture).
+	 * With a codec, a NULL free means the codec's: json_decref for JSON,
+	 * free() for fixed. */
+	const skald_codec_t *codec;
+	size_t size; /* &skald_codec_fixed: the payload's size in bytes */
 } skald_msgtype_t;
+
+/* A codec that a type chooses (skald_msgtype_t.codec). Its members take
+ * the type, so that one codec serves many types; they return 0 or a
+ * negative code (SKALD_EDECODE for bytes that are not a payload). */
+struct skald_codec_s {
+	const char *name;
+	int sized; /* 1: the type must give its size */
+	int (*encode)(const skald_msgtype_t *t, const void *payload, void **out, size_t *len);
+	int (*decode)(const skald_msgtype_t *t, const void *data, size_t len, void **payload);
+	void (*free)(void *payload);
+};
+
+/* The ready-made codecs (see skald_msgtype_t.codec). */
+extern const skald_codec_t skald_codec_json;
+extern const skald_codec_t skald_codec_fixed;
 
 /*
  * Registers def and stores its process-wide id in *id (ids are > 0).
  * Registering the same definition (same pointer, or same name with the same
- * callbacks) again returns the same id. Errors: SKALD_EINVAL (NULL or no name),
+ * callbacks and codec) again returns the same id. Errors: SKALD_EINVAL (NULL
+ * or no name; a codec together with encode or decode; &skald_codec_fixed
+ * without a size),
  * SKALD_ETYPEEXISTS (the name is taken by a different definition),
  * SKALD_ETOOMANY. Thread-safe.
  */
@@ -94,6 +127,10 @@ int skald_type_register(const skald_msgtype_t *def, uint32_t *id);
 int skald_type_lookup(const char *name, uint32_t *id);
 /* The definition of id, or NULL if id is not registered. Borrowed. */
 const skald_msgtype_t *skald_type_get(uint32_t id);
+/* Frees payload of type id as the runtime would: with the type's free, else
+ * its codec's; nothing for NULL or an unknown id. For payloads taken with
+ * skald_msg_take, or kept after a send failed. Any thread. */
+void skald_payload_free(uint32_t id, void *payload);
 
 /* Built-in type of down notices (see skald_watch); payload skald_down_t,
  * owned and freed by the runtime after receive. */
@@ -101,9 +138,12 @@ const skald_msgtype_t *skald_type_get(uint32_t id);
 
 typedef struct skald_down_s {
 	skald_ref_t ref; /* the actor that stopped */
-	int reason;      /* 0: stopped normally; SKALD_ENOACTOR: it was already
-	                    gone when watched; SKALD_ESTOPPING: system shutdown;
-	                    otherwise the error its handler failed with */
+	int reason;      /* 0: stopped normally; SKALD_ESTOPPING: system
+	                    shutdown; otherwise the error it failed with (its
+	                    handler's code, or an entity's journal failure:
+	                    SKALD_EBACKEND, SKALD_ECONFLICT, SKALD_EURI...);
+	                    SKALD_ENOACTOR: it was already gone when watched
+	                    and did not fail, or is not known */
 } skald_down_t;
 
 /* A message as seen by a receive, reply or command callback. Borrowed for
@@ -118,7 +158,7 @@ typedef struct skald_msg_s {
 
 /* Takes ownership of the payload of msg, a message the runtime passed to the
  * running callback: the runtime will not free it. Returns the payload (the
- * caller frees it with its type's free) and sets msg->payload to NULL. */
+ * caller frees it with skald_payload_free) and sets msg->payload to NULL. */
 void *skald_msg_take(skald_msg_t *msg);
 
 /* ------------------------------------------------------------------------ */
@@ -187,7 +227,14 @@ typedef struct skald_config_s {
 
 /*
  * Starts a system with cfg (NULL: defaults) and stores it in *out. Threads are
- * running when this returns. Errors: SKALD_EINVAL, SKALD_ENOMEM, libuv codes.
+ * running when this returns. When the program links the journal (it uses
+ * entities or skald/journal.h), the journal the system's entities will use
+ * is checked first, as its store parses it (scheme and options, without
+ * connecting): a bad one fails here rather than at the first entity, and
+ * skald_journal_open_errmsg() on the calling thread says why. A store
+ * registered by the application must be registered before. Errors:
+ * SKALD_EINVAL, SKALD_ESCHEME (no store for the URI's scheme), SKALD_EURI
+ * (no scheme, a malformed URI or option), SKALD_ENOMEM, libuv codes.
  */
 int skald_system_new(const skald_config_t *cfg, skald_system_t **out);
 
@@ -286,7 +333,12 @@ int skald_system_tell(skald_system_t *sys, skald_ref_t to, uint32_t type, void *
  * Called on self's thread with the outcome of an ask: status 0 with the reply
  * (borrowed as in receive; take its payload with skald_msg_take), or a
  * negative status with reply NULL: SKALD_ETIMEDOUT, SKALD_ENOACTOR (the target
- * did not exist), SKALD_ECANCELED (self is stopping or restarting).
+ * did not exist, or stopped normally), the error the target failed with if
+ * it stopped on a failure before handling the request (an entity whose
+ * journal failed: SKALD_EBACKEND; a write conflict: SKALD_ECONFLICT; a bad
+ * journal URI: SKALD_EURI; see skald_down_t), SKALD_ECANCELED (self is
+ * stopping or restarting). A stopped actor's reason is kept until the next
+ * actor in its slot stops, so senders that raced the stop get it too.
  */
 typedef void (*skald_reply_fn)(skald_actor_t *self, void *state, int status, skald_msg_t *reply,
                                void *arg);
@@ -333,7 +385,7 @@ int skald_system_ask(skald_system_t *sys, skald_ref_t to, uint32_t type, void *p
 /*
  * self will receive one message of type SKALD_TYPE_DOWN when `target` stops,
  * with the reason. If target is already gone, the notice comes at once with
- * reason SKALD_ENOACTOR. Watching twice still gives one notice. Errors:
+ * the reason it failed with, or SKALD_ENOACTOR. Watching twice still gives one notice. Errors:
  * SKALD_EINVAL (NULL self, null reference, or self), SKALD_ENOMEM.
  */
 int skald_watch(skald_actor_t *self, skald_ref_t target);

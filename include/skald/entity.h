@@ -137,6 +137,33 @@ int skald_persist_all(skald_actor_t *self, const skald_new_event_t *events, size
 int skald_persist(skald_actor_t *self, const char *type, int version, json_t *data,
                   skald_persist_fn cb, void *arg);
 
+/*
+ * Builds the answer to a command after its events were persisted: called on
+ * the entity's thread with the write's outcome, status 0 once the events
+ * are applied (state is the new state) or the write's error (see
+ * skald_persist_fn; after a conflict or failure the entity stops right
+ * after). Stores the reply's registered type in *type and its payload in
+ * *payload (the runtime owns it from then on) and returns 0; a negative
+ * return sends nothing (the asker then times out).
+ */
+typedef int (*skald_reply_build_fn)(skald_actor_t *self, void *state, int status, void *arg,
+                                    uint32_t *type, void **payload);
+
+/*
+ * Persist, then reply (Akka's thenReply): persists n events as
+ * skald_persist_all and, once the write completes, answers cmd, the ask
+ * being handled, with what build makes of the outcome. The entity keeps
+ * nothing of the request in its state: the runtime keeps who asked. cmd is
+ * borrowed for the call (only its sender and ask id are kept); arg is
+ * passed to build as is. If the entity stops before the write completes,
+ * build never runs and the asker gets SKALD_ETIMEDOUT. Errors as
+ * skald_persist_all; SKALD_EINVAL also for a cmd that is not an ask or a
+ * NULL build; on error nothing is kept and no reply is sent.
+ */
+int skald_persist_reply(skald_actor_t *self, const skald_msg_t *cmd,
+                        const skald_new_event_t *events, size_t n, skald_reply_build_fn build,
+                        void *arg);
+
 /* Saves a snapshot of self's state now (needs snapshot and restore). The
  * outcome of the save is logged; a failed save is not fatal. Errors (no
  * save started): SKALD_EINVAL (self is not an entity, or has not recovered

@@ -36,7 +36,8 @@ extern "C" {
 	XX(EENCODE, -5019, "message or event could not be encoded")                                \
 	XX(EDECODE, -5020, "message or event could not be decoded")                                \
 	XX(ECLOSED, -5021, "the handle is closed")                                                 \
-	XX(ESCHEMA, -5022, "the store's schema is older than this build: run `skald migrate`")     \
+	XX(ESCHEMA, -5022,                                                                         \
+	   "the store has no schema, or one older than this build: run `skald migrate`")           \
 	XX(EEXISTS, -5023, "already exists")                                                       \
 	XX(EBUSY, -5024, "busy: an operation of that kind is already in flight")                   \
 	XX(EUNSUPPORTED, -5025, "not supported by this store")                                     \
@@ -47,10 +48,12 @@ extern "C" {
 	XX(EVERSION, -5030, "handshake refused: unsupported protocol version")                     \
 	XX(EPROTO, -5031, "protocol error: malformed, oversized or unexpected frame")              \
 	XX(ENOCODEC, -5032, "the message type has no codec and cannot cross nodes")                \
-	XX(ENAMETOOLONG, -5040,                                                                    \
+	XX(EADDR, -5040, "malformed node address: expected tcp://HOST:PORT")                       \
+	XX(ENONET, -5041, "the network is not started: call skald_remote_start first")             \
+	XX(ENAMETOOLONG, -5042,                                                                    \
 	   "name too long: names, group keys and behaviour names are at most "                     \
 	   "SKALD_NAME_MAX (255) bytes")                                                           \
-	XX(EFULL, -5041,                                                                           \
+	XX(EFULL, -5043,                                                                           \
 	   "the cluster registry is full: raise skald_cluster_config_t.max_names or "              \
 	   "max_group_entries")
 

@@ -206,6 +206,27 @@ int skald_http_route(skald_http_server_t *srv, const char *method, const char *p
 int skald_http_route_asset(skald_http_server_t *srv, const char *path, const char *content_type,
                            const void *data, size_t len);
 
+/*
+ * Renders a body on each request: writes a malloc'ed buffer into *out (the
+ * server frees it) and its length into *len, and returns 0, or a negative
+ * code (the request is then answered 500). Called on the server's loop
+ * thread; arg is the pointer given to skald_http_route_metrics.
+ */
+typedef int (*skald_http_render_fn)(void *arg, char **out, size_t *len);
+
+/*
+ * Serves GET and HEAD of path (a literal pattern, usually "/metrics") with
+ * whatever render(arg) produces, as Prometheus' text exposition format
+ * (Content-Type "text/plain; version=0.0.4; charset=utf-8") and
+ * `Cache-Control: no-store`. This module does not know where the text comes
+ * from: with libskald, skald_metrics_scrape (skald/metrics.h) is such a
+ * callback, so that neither library depends on the other. arg is borrowed
+ * and must outlive the server. Errors as skald_http_route (SKALD_EINVAL also
+ * for a NULL render).
+ */
+int skald_http_route_metrics(skald_http_server_t *srv, const char *path,
+                             skald_http_render_fn render, void *arg);
+
 /* ------------------------------------------------------------------------ */
 /* Running                                                                   */
 

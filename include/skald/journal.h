@@ -211,9 +211,11 @@ int skald_journal_open(uv_loop_t *loop, const char *uri, skald_journal_t **out);
 
 /*
  * The message of the latest failed skald_journal_open() on the calling
- * thread, "" if the latest call succeeded or none was made. Borrowed: valid
- * until the next skald_journal_open() on this thread. Never NULL. Messages
- * never repeat a URI's user information (passwords).
+ * thread, "" if the latest call succeeded or none was made. skald_system_new
+ * (which checks its journal on the calling thread) and a skald_entity_spawn
+ * refused for its journal set it too. Borrowed: valid until the next
+ * skald_journal_open() on this thread. Never NULL. Messages never repeat a
+ * URI's user information (passwords).
  */
 const char *skald_journal_open_errmsg(void);
 

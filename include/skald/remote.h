@@ -52,8 +52,9 @@ int skald_remote_start(skald_system_t *sys, const skald_remote_config_t *cfg);
 /*
  * Listens on `tcp://HOST:PORT` (PORT 0 picks a free one); the bound port is
  * stored in *port (may be NULL). Blocks until the socket is bound. Errors:
- * SKALD_EINVAL (malformed address, network not started), libuv codes
- * (e.g. UV_EADDRINUSE).
+ * SKALD_EADDR (not tcp://HOST:PORT), SKALD_ENONET (skald_remote_start not
+ * called), SKALD_ENOTOWNER, libuv codes (e.g. UV_EADDRINUSE). Each of
+ * these mistakes is also logged with what to write instead.
  */
 int skald_listen(skald_system_t *sys, const char *addr, int *port);
 
@@ -61,7 +62,8 @@ int skald_listen(skald_system_t *sys, const char *addr, int *port);
  * Connects to the node at `tcp://HOST:PORT`, in the background: the call
  * returns at once; the connection is retried with backoff (100 ms doubling
  * to 5 s) for as long as the system runs, also after it drops. Connecting
- * twice to one address is a no-op. Errors: SKALD_EINVAL.
+ * twice to one address is a no-op. Errors: SKALD_EADDR, SKALD_ENONET (as
+ * skald_listen).
  *
  * One connection per pair of nodes: if two nodes connect to each other at
  * the same moment, both keep the one opened by the node with the lower id
@@ -74,8 +76,12 @@ int skald_connect(skald_system_t *sys, const char *addr);
 /*
  * Blocks until the node at addr is connected and authenticated, or
  * timeout_ms passes; stores its node id in *node (may be NULL). Starts
- * connecting if needed. Not from an actor's thread. Errors: SKALD_EINVAL,
- * SKALD_ETIMEDOUT, SKALD_ENOTOWNER.
+ * connecting if needed. Not from an actor's thread. Errors: SKALD_EADDR,
+ * SKALD_ENONET, SKALD_ENOTOWNER; SKALD_EAUTH, SKALD_ECLUSTER, SKALD_EVERSION
+ * as soon as the node refuses the handshake (wrong secret, other cluster
+ * name, other protocol version: retrying cannot help); at the timeout, why
+ * the last attempt failed (UV_ECONNREFUSED: nobody listens there), or
+ * SKALD_ETIMEDOUT.
  */
 int skald_node_wait(skald_system_t *sys, const char *addr, uint64_t timeout_ms, uint64_t *node);
 
@@ -86,19 +92,22 @@ int skald_node_wait(skald_system_t *sys, const char *addr, uint64_t timeout_ms, 
  * Publishes ref under name on this node, for skald_lookup from other nodes
  * (the CAF-style rendezvous: names of this node only, not replicated). A
  * name published again is replaced. The name is dropped when the actor
- * stops. name is copied. Errors: SKALD_EINVAL (network not started, empty
- * or longer than 1,024 bytes, null reference), SKALD_ENOMEM.
+ * stops. name is copied. Errors: SKALD_ENONET (network not started),
+ * SKALD_EINVAL (name empty or longer than 1,024 bytes, null reference),
+ * SKALD_ENOMEM.
  */
 int skald_publish(skald_system_t *sys, const char *name, skald_ref_t ref);
 
 /*
  * Looks up name on the node at addr (connecting if needed). cb runs on
  * self's thread with status 0 and the reference, or SKALD_ENOTFOUND,
- * SKALD_ETIMEDOUT, SKALD_ECANCELED (self stopping or restarting),
+ * SKALD_EAUTH, SKALD_ECLUSTER, SKALD_EVERSION (the node refused the
+ * handshake: at once), SKALD_ETIMEDOUT, SKALD_ECANCELED (self stopping or
+ * restarting),
  * SKALD_EPROTO (a malformed answer), or another failure of the ask (see
  * skald_reply_fn). name and addr are copied; arg is
- * passed to cb as is. Errors (cb is never called): SKALD_EINVAL (network
- * not started, malformed address, empty name, NULL cb), SKALD_ENOTOWNER
+ * passed to cb as is. Errors (cb is never called): SKALD_ENONET, SKALD_EADDR
+ * (as skald_listen), SKALD_EINVAL (empty name, NULL cb), SKALD_ENOTOWNER
  * (not on self's thread), SKALD_ENOMEM, libuv codes.
  */
 typedef void (*skald_lookup_fn)(skald_actor_t *self, void *state, int status, skald_ref_t ref,
@@ -108,10 +117,11 @@ int skald_lookup(skald_actor_t *self, const char *addr, const char *name, uint64
 
 /* Blocking skald_lookup for threads that are not the system's: waits for
  * the node at addr (as skald_node_wait), then asks it, each for at most
- * timeout_ms. On 0 the reference is in *ref. Errors: SKALD_EINVAL (network
- * not started, empty name, NULL ref), SKALD_ENOTOWNER (on a scheduler
- * thread), SKALD_ETIMEDOUT, SKALD_ENOTFOUND, SKALD_ENOMEM, and those of
- * skald_system_ask (SKALD_ENOACTOR, SKALD_ESTOPPING, ...). */
+ * timeout_ms. On 0 the reference is in *ref. Errors: those of
+ * skald_node_wait (SKALD_EAUTH at once for a wrong secret, UV_ECONNREFUSED
+ * when nobody listens, ...), SKALD_EINVAL (empty name, NULL ref),
+ * SKALD_ENOTFOUND, SKALD_ENOMEM, and those of skald_system_ask
+ * (SKALD_ENOACTOR, SKALD_ESTOPPING, ...). */
 int skald_system_lookup(skald_system_t *sys, const char *addr, const char *name,
                         uint64_t timeout_ms, skald_ref_t *ref);
 

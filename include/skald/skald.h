@@ -11,5 +11,6 @@
 #include "remote.h"
 #include "cluster.h"
 #include "entity.h"
+#include "metrics.h"
 
 #endif /* SKALD_H */

@@ -8,11 +8,11 @@
  *            its handle closes.
  *   batch=N  events (or ids) per streamed batch, 1..65536, default 1000.
  *
- * Every operation takes effect when it is called, under the database's
- * mutex, which makes operations linearizable across handles; only the
- * completion is deferred, to an idle handle on the caller's loop, so that no
- * callback runs before the call returns and every callback runs on its own
- * handle's loop. Streamed reads take one batch per loop iteration.
+ * Every operation takes effect when the front starts it (at once when the
+ * handle is idle), under the database's mutex, which makes operations
+ * linearizable across handles; the front defers completions to the loop.
+ * Streamed reads fix their range when they start, release the handle's turn
+ * and take one batch per loop iteration from this store's idle handle.
  *
  * Events are stored as private, frozen jansson trees: append copies the
  * caller's data (the copy is what tells a rejected event from a storable
@@ -277,90 +277,51 @@ static void db_detach(db_t *db)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Handles and deferred completions                                          */
+/* Handles and streams                                                       */
 
-enum op_kind {
-	OP_DONE,
-	OP_APPEND,
-	OP_SEQ,
-	OP_SNAPSHOT,
-	OP_READ,
-	OP_READ_ALL,
-	OP_LIST,
-};
-
-typedef struct op_s {
-	struct op_s *next;
-	enum op_kind kind;
-	int status;
-	void *arg;
-	skald_done_fn done; /* OP_DONE and the streams */
+/* A streamed operation, from its start to its finish. */
+typedef struct mstream_s {
+	struct mstream_s *next;
+	skald_op_t *op;
+	skald_op_kind_t kind; /* op's: op is the front's again once finished */
 	union {
 		struct {
-			skald_append_fn cb;
-			skald_write_t *writes;
-			size_t n;
-		} append;
-		struct {
-			skald_seq_fn cb;
-			uint64_t seq;
-		} seq;
-		struct {
-			skald_snapshot_fn cb;
-			int found;
-			skald_snapshot_t snap; /* data owned */
-		} snap;
-		struct {
-			skald_events_fn cb;
 			stream_t *s; /* NULL: unknown id, nothing to read */
 			uint64_t next, to, left;
 		} read;
 		struct {
-			skald_events_fn cb;
 			uint64_t next, end, left; /* offsets */
 		} all;
 		struct {
-			skald_ids_fn cb;
 			skald_persistence_id_t *ids; /* strings owned by the db */
 			size_t n, pos;
 		} list;
 	} u;
-} op_t;
+} mstream_t;
 
 typedef struct mem_s {
 	skald_journal_t *j;
 	db_t *db;
 	size_t batch;
 	skald_event_t *evbuf; /* one batch of decoded events */
-	uv_idle_t idle;
+	uv_idle_t idle;       /* steps the streams, one batch each per pass */
 	int closing;
 	void (*close_done)(skald_journal_t *j);
-	op_t *head, *tail;
-	size_t nops;
+	mstream_t *head, *tail;
+	size_t nstreams;
 } mem_t;
 
 static void on_idle(uv_idle_t *idle);
 
-static op_t *op_new(enum op_kind kind, void *arg)
+static void stream_push(mem_t *m, mstream_t *ms)
 {
-	op_t *op = calloc(1, sizeof *op);
-	if (op) {
-		op->kind = kind;
-		op->arg = arg;
-	}
-	return op;
-}
-
-/* Queues op for completion on the handle's loop. */
-static void defer(mem_t *m, op_t *op)
-{
-	op->next = NULL;
+	ms->next = NULL;
 	if (m->tail)
-		m->tail->next = op;
+		m->tail->next = ms;
 	else
-		m->head = op;
-	m->tail = op;
-	if (m->nops++ == 0)
+		m->head = ms;
+	m->tail = ms;
+	if (m->nstreams++ == 0)
 		uv_idle_start(&m->idle, on_idle);
 }
 
@@ -392,18 +353,28 @@ static int decode_event(const stream_t *s, uint64_t seq, skald_event_t *out)
 	return 0;
 }
 
-/* One loop iteration of a read: returns 1 when the op is finished. */
-static int step_read(mem_t *m, op_t *op)
+/* Delivers m->evbuf[0..n) unless rc is already an error, then releases
+ * what the envelopes hold (the front may have swapped data: upcasting). */
+static int deliver(mem_t *m, skald_op_t *op, size_t n, int rc)
 {
-	stream_t *s = op->u.read.s;
+	if (rc == 0)
+		rc = skald_op_events(op, m->evbuf, n);
+	decref_events(m->evbuf, n);
+	return rc;
+}
+
+/* One loop iteration of a read: returns 1 when the op is finished. */
+static int step_read(mem_t *m, mstream_t *ms)
+{
+	stream_t *s = ms->u.read.s;
 	size_t n = 0;
 	int rc = 0;
 	if (s) {
 		pthread_mutex_lock(&m->db->lock);
-		uint64_t next = op->u.read.next;
+		uint64_t next = ms->u.read.next;
 		if (next <= s->deleted_to)
 			next = s->deleted_to + 1;
-		while (next <= op->u.read.to && n < m->batch && n < op->u.read.left) {
+		while (next <= ms->u.read.to && n < m->batch && n < ms->u.read.left) {
 			rc = decode_event(s, next, &m->evbuf[n]);
 			if (rc != 0)
 				break;
@@ -411,29 +382,25 @@ static int step_read(mem_t *m, op_t *op)
 			next++;
 		}
 		pthread_mutex_unlock(&m->db->lock);
-		op->u.read.next = next;
-		op->u.read.left -= n;
+		ms->u.read.next = next;
+		ms->u.read.left -= n;
 	}
-	if (rc == 0 && n > 0)
-		rc = op->u.read.cb(m->j, m->evbuf, n, op->arg);
-	/* The front may have swapped data (upcasting): release what the
-	 * envelopes hold now. */
-	decref_events(m->evbuf, n);
-	if (rc != 0 || s == NULL || op->u.read.next > op->u.read.to || op->u.read.left == 0) {
-		op->done(m->j, rc, op->arg);
+	rc = deliver(m, ms->op, n, rc);
+	if (rc != 0 || s == NULL || ms->u.read.next > ms->u.read.to || ms->u.read.left == 0) {
+		skald_op_finish(ms->op, rc);
 		return 1;
 	}
 	return 0;
 }
 
-static int step_read_all(mem_t *m, op_t *op)
+static int step_read_all(mem_t *m, mstream_t *ms)
 {
 	size_t n = 0, scanned = 0;
 	int rc = 0;
 	db_t *db = m->db;
 	pthread_mutex_lock(&db->lock);
-	uint64_t next = op->u.all.next;
-	while (next <= op->u.all.end && n < m->batch && n < op->u.all.left && scanned < MAX_SCAN) {
+	uint64_t next = ms->u.all.next;
+	while (next <= ms->u.all.end && n < m->batch && n < ms->u.all.left && scanned < MAX_SCAN) {
 		const logent_t *le = &db->log[next - 1];
 		next++;
 		scanned++;
@@ -445,74 +412,35 @@ static int step_read_all(mem_t *m, op_t *op)
 		n++;
 	}
 	pthread_mutex_unlock(&db->lock);
-	op->u.all.next = next;
-	op->u.all.left -= n;
-	if (rc == 0 && n > 0)
-		rc = op->u.all.cb(m->j, m->evbuf, n, op->arg);
-	decref_events(m->evbuf, n);
-	if (rc != 0 || op->u.all.next > op->u.all.end || op->u.all.left == 0) {
-		op->done(m->j, rc, op->arg);
+	ms->u.all.next = next;
+	ms->u.all.left -= n;
+	rc = deliver(m, ms->op, n, rc);
+	if (rc != 0 || ms->u.all.next > ms->u.all.end || ms->u.all.left == 0) {
+		skald_op_finish(ms->op, rc);
 		return 1;
 	}
 	return 0;
 }
 
-static int step_list(mem_t *m, op_t *op)
+static int step_list(mem_t *m, mstream_t *ms)
 {
-	size_t n = op->u.list.n - op->u.list.pos;
+	size_t n = ms->u.list.n - ms->u.list.pos;
 	if (n > m->batch)
 		n = m->batch;
-	int rc = 0;
-	if (n > 0)
-		rc = op->u.list.cb(m->j, op->u.list.ids + op->u.list.pos, n, op->arg);
-	op->u.list.pos += n;
-	if (rc != 0 || op->u.list.pos == op->u.list.n) {
-		op->done(m->j, rc, op->arg);
+	int rc = skald_op_ids(ms->op, ms->u.list.ids + ms->u.list.pos, n);
+	ms->u.list.pos += n;
+	if (rc != 0 || ms->u.list.pos == ms->u.list.n) {
+		skald_op_finish(ms->op, rc);
 		return 1;
 	}
 	return 0;
 }
 
-static void op_free(op_t *op)
+static void mstream_free(mstream_t *ms)
 {
-	if (op->kind == OP_SNAPSHOT)
-		json_decref(op->u.snap.snap.data);
-	if (op->kind == OP_LIST)
-		free(op->u.list.ids);
-	free(op);
-}
-
-/* Runs one step of op; returns 1 when it has completed. */
-static int run_op(mem_t *m, op_t *op)
-{
-	switch (op->kind) {
-	case OP_DONE:
-		op->done(m->j, op->status, op->arg);
-		return 1;
-	case OP_APPEND:
-		op->u.append.cb(m->j, op->status, op->u.append.writes, op->u.append.n, op->arg);
-		return 1;
-	case OP_SEQ:
-		op->u.seq.cb(m->j, op->status, op->u.seq.seq, op->arg);
-		return 1;
-	case OP_SNAPSHOT:
-		op->u.snap.cb(m->j, op->status, op->u.snap.found ? &op->u.snap.snap : NULL,
-		              op->arg);
-		return 1;
-	default:
-		break;
-	}
-	/* A stream cut short by close ends with SKALD_ECANCELED and no further
-	 * batch: the owner of the handle has said it wants to stop. */
-	if (m->closing) {
-		op->done(m->j, SKALD_ECANCELED, op->arg);
-		return 1;
-	}
-	if (op->kind == OP_READ)
-		return step_read(m, op);
-	if (op->kind == OP_READ_ALL)
-		return step_read_all(m, op);
-	return step_list(m, op);
+	if (ms->kind == SKALD_OP_LIST_IDS)
+		free(ms->u.list.ids);
+	free(ms);
 }
 
 static void on_idle_closed(uv_handle_t *h)
@@ -524,22 +452,25 @@ static void on_idle_closed(uv_handle_t *h)
 static void on_idle(uv_idle_t *idle)
 {
 	mem_t *m = idle->data;
-	/* Only the ops queued before this iteration run now: callbacks that
-	 * start new operations, and streams that go on, wait for the next one,
-	 * so the loop's other work is never starved. */
-	size_t n = m->nops;
+	/* One batch of each stream that was running before this iteration:
+	 * streams started from a callback wait for the next one, so the
+	 * loop's other work is never starved. */
+	size_t n = m->nstreams;
 	while (n-- > 0) {
-		op_t *op = m->head;
-		m->head = op->next;
+		mstream_t *ms = m->head;
+		m->head = ms->next;
 		if (m->head == NULL)
 			m->tail = NULL;
-		m->nops--;
-		if (run_op(m, op))
-			op_free(op);
+		m->nstreams--;
+		int done = ms->kind == SKALD_OP_READ       ? step_read(m, ms)
+		           : ms->kind == SKALD_OP_READ_ALL ? step_read_all(m, ms)
+		                                           : step_list(m, ms);
+		if (done)
+			mstream_free(ms);
 		else
-			defer(m, op);
+			stream_push(m, ms);
 	}
-	if (m->nops == 0) {
+	if (m->nstreams == 0) {
 		uv_idle_stop(&m->idle);
 		if (m->closing && !uv_is_closing((uv_handle_t *)&m->idle))
 			uv_close((uv_handle_t *)&m->idle, on_idle_closed);
@@ -615,19 +546,15 @@ static void mem_close(void *state, void (*done)(skald_journal_t *j))
 	mem_t *m = state;
 	m->closing = 1;
 	m->close_done = done;
-	/* Even with nothing queued, close completes from the loop, never from
-	 * inside this call. */
+	/* Even with no stream running, close completes from the loop, never
+	 * from inside this call; a running stream ends at its next batch,
+	 * which the front cancels. */
 	uv_idle_start(&m->idle, on_idle);
 }
 
 static void mem_fini(void *state)
 {
 	mem_t *m = state;
-	while (m->head) {
-		op_t *op = m->head;
-		m->head = op->next;
-		op_free(op);
-	}
 	if (m->db)
 		db_detach(m->db);
 	free(m->evbuf);
@@ -743,27 +670,21 @@ static int apply_write(mem_t *m, skald_write_t *w, json_t **frozen)
 	return 0;
 }
 
-static int mem_append(void *state, skald_write_t *writes, size_t nwrites, skald_append_fn cb,
-                      void *arg)
+static void mem_append(mem_t *m, skald_op_t *op)
 {
-	mem_t *m = state;
-	if (m->closing)
-		return SKALD_ECLOSED;
 	size_t total = 0;
-	for (size_t w = 0; w < nwrites; w++)
-		total += writes[w].nevents;
-	op_t *op = op_new(OP_APPEND, arg);
+	for (size_t w = 0; w < op->nwrites; w++)
+		total += op->writes[w]->nevents;
 	json_t **frozen = calloc(total, sizeof *frozen);
-	if (op == NULL || frozen == NULL) {
-		free(op);
-		free(frozen);
-		return SKALD_ENOMEM;
+	if (frozen == NULL) {
+		skald_op_finish(op, SKALD_ENOMEM);
+		return;
 	}
 	/* Copy outside the lock: it is the costly part, and a rejection needs
 	 * no shared state. */
 	size_t base = 0;
-	for (size_t w = 0; w < nwrites; w++) {
-		skald_write_t *wr = &writes[w];
+	for (size_t w = 0; w < op->nwrites; w++) {
+		skald_write_t *wr = op->writes[w];
 		wr->status = 0;
 		for (size_t i = 0; i < wr->nevents && wr->status == 0; i++) {
 			frozen[base + i] = freeze(wr->events[i].data);
@@ -784,8 +705,8 @@ static int mem_append(void *state, skald_write_t *writes, size_t nwrites, skald_
 	}
 	pthread_mutex_lock(&m->db->lock);
 	base = 0;
-	for (size_t w = 0; w < nwrites; w++) {
-		skald_write_t *wr = &writes[w];
+	for (size_t w = 0; w < op->nwrites; w++) {
+		skald_write_t *wr = op->writes[w];
 		if (wr->status == 0)
 			wr->status = apply_write(m, wr, frozen + base);
 		base += wr->nevents;
@@ -794,70 +715,61 @@ static int mem_append(void *state, skald_write_t *writes, size_t nwrites, skald_
 	for (size_t i = 0; i < total; i++)
 		json_decref(frozen[i]);
 	free(frozen);
-	op->u.append.cb = cb;
-	op->u.append.writes = writes;
-	op->u.append.n = nwrites;
-	defer(m, op);
-	return 0;
+	skald_op_finish(op, 0);
 }
 
-static int mem_read(void *state, const char *pid, uint64_t from, uint64_t to, uint64_t max,
-                    skald_events_fn on_events, skald_done_fn done, void *arg)
+/* Starts a streamed op: its range is fixed now, so later operations of the
+ * handle may run while it streams, one batch per loop iteration. */
+static void stream_start(mem_t *m, skald_op_t *op)
 {
-	mem_t *m = state;
-	if (m->closing)
-		return SKALD_ECLOSED;
-	op_t *op = op_new(OP_READ, arg);
-	if (op == NULL)
-		return SKALD_ENOMEM;
-	op->done = done;
-	op->u.read.cb = on_events;
-	pthread_mutex_lock(&m->db->lock);
-	stream_t *s = stream_find(m->db, pid, skald__hash_str(pid));
-	/* The range is fixed now, with `to` clamped to the highest: events
-	 * appended while the read streams are not part of it. */
-	if (s && s->highest > 0 && max > 0 && from <= to && from <= s->highest) {
-		op->u.read.s = s;
-		op->u.read.next = from;
-		op->u.read.to = to < s->highest ? to : s->highest;
-		op->u.read.left = max;
+	mstream_t *ms = calloc(1, sizeof *ms);
+	if (ms == NULL) {
+		skald_op_finish(op, SKALD_ENOMEM);
+		return;
 	}
-	pthread_mutex_unlock(&m->db->lock);
-	defer(m, op);
-	return 0;
+	ms->op = op;
+	ms->kind = op->kind;
+	db_t *db = m->db;
+	pthread_mutex_lock(&db->lock);
+	if (op->kind == SKALD_OP_READ) {
+		stream_t *s =
+		        stream_find(db, op->persistence_id, skald__hash_str(op->persistence_id));
+		/* `to` is clamped to the highest: events appended while the
+		 * read streams are not part of it. */
+		if (s && s->highest > 0 && op->max > 0 && op->from <= op->to &&
+		    op->from <= s->highest) {
+			ms->u.read.s = s;
+			ms->u.read.next = op->from;
+			ms->u.read.to = op->to < s->highest ? op->to : s->highest;
+			ms->u.read.left = op->max;
+		}
+	} else {
+		/* Offsets are assigned under the lock at commit, so the log has
+		 * no gaps and its end now is a safe bound for this read. */
+		ms->u.all.end = op->max == 0 ? 0 : db->loglen;
+		ms->u.all.next = op->from < SKALD_SEQ_MAX ? op->from + 1 : SKALD_SEQ_MAX;
+		ms->u.all.left = op->max;
+	}
+	pthread_mutex_unlock(&db->lock);
+	stream_push(m, ms);
+	skald_op_release(op);
 }
 
-static int mem_highest(void *state, const char *pid, skald_seq_fn cb, void *arg)
+static void mem_highest(mem_t *m, skald_op_t *op)
 {
-	mem_t *m = state;
-	if (m->closing)
-		return SKALD_ECLOSED;
-	op_t *op = op_new(OP_SEQ, arg);
-	if (op == NULL)
-		return SKALD_ENOMEM;
-	op->u.seq.cb = cb;
 	pthread_mutex_lock(&m->db->lock);
-	stream_t *s = stream_find(m->db, pid, skald__hash_str(pid));
-	op->u.seq.seq = s ? s->highest : 0;
+	stream_t *s = stream_find(m->db, op->persistence_id, skald__hash_str(op->persistence_id));
+	op->seq = s ? s->highest : 0;
 	pthread_mutex_unlock(&m->db->lock);
-	defer(m, op);
-	return 0;
+	skald_op_finish(op, 0);
 }
 
-static int mem_delete_to(void *state, const char *pid, uint64_t to, skald_done_fn cb, void *arg)
+static void mem_delete_to(mem_t *m, skald_op_t *op)
 {
-	mem_t *m = state;
-	if (m->closing)
-		return SKALD_ECLOSED;
-	op_t *op = op_new(OP_DONE, arg);
-	if (op == NULL)
-		return SKALD_ENOMEM;
-	op->done = cb;
 	pthread_mutex_lock(&m->db->lock);
-	stream_t *s = stream_find(m->db, pid, skald__hash_str(pid));
+	stream_t *s = stream_find(m->db, op->persistence_id, skald__hash_str(op->persistence_id));
 	if (s) {
-		if (to > s->highest)
-			to = s->highest;
+		uint64_t to = op->to > s->highest ? s->highest : op->to;
 		/* Mark, and free the text: the entry stays for its offset and
 		 * the highest seq, which must survive deletion. */
 		for (uint64_t seq = s->deleted_to + 1; seq <= to; seq++) {
@@ -868,8 +780,7 @@ static int mem_delete_to(void *state, const char *pid, uint64_t to, skald_done_f
 			s->deleted_to = to;
 	}
 	pthread_mutex_unlock(&m->db->lock);
-	defer(m, op);
-	return 0;
+	skald_op_finish(op, 0);
 }
 
 /* Index of the first snapshot with seq >= seq. Caller holds the lock. */
@@ -886,15 +797,9 @@ static size_t snap_lower(const stream_t *s, uint64_t seq)
 	return lo;
 }
 
-static int mem_snapshot_save(void *state, skald_snapshot_t *snap, skald_done_fn cb, void *arg)
+static void mem_snapshot_save(mem_t *m, skald_op_t *op)
 {
-	mem_t *m = state;
-	if (m->closing)
-		return SKALD_ECLOSED;
-	op_t *op = op_new(OP_DONE, arg);
-	if (op == NULL)
-		return SKALD_ENOMEM;
-	op->done = cb;
+	skald_snapshot_t *snap = op->snapshot;
 	json_t *frozen = freeze(snap->data);
 	if (frozen == NULL) {
 		skald_journal_set_errmsg(m->j,
@@ -902,15 +807,15 @@ static int mem_snapshot_save(void *state, skald_snapshot_t *snap, skald_done_fn 
 		                         "a JSON object that can be stored (invalid UTF-8, or "
 		                         "nested deeper than SKALD_DATA_MAX_DEPTH)",
 		                         snap->persistence_id, (unsigned long long)snap->seq);
-		op->status = SKALD_EREJECTED;
-		defer(m, op);
-		return 0;
+		skald_op_finish(op, SKALD_EREJECTED);
+		return;
 	}
+	int status = 0;
 	pthread_mutex_lock(&m->db->lock);
 	stream_t *s = stream_get(m->db, snap->persistence_id);
 	if (s == NULL ||
 	    reserve((void **)&s->snaps, &s->snapcap, s->nsnaps + 1, sizeof *s->snaps) != 0) {
-		op->status = SKALD_ENOMEM;
+		status = SKALD_ENOMEM;
 	} else {
 		size_t i = snap_lower(s, snap->seq);
 		snaprec_t rec = {snap->seq, snap->timestamp, snap->version, frozen};
@@ -925,108 +830,49 @@ static int mem_snapshot_save(void *state, skald_snapshot_t *snap, skald_done_fn 
 	}
 	pthread_mutex_unlock(&m->db->lock);
 	json_decref(frozen);
-	defer(m, op);
-	return 0;
+	skald_op_finish(op, status);
 }
 
-static int mem_snapshot_load(void *state, const char *pid, uint64_t max_seq, skald_snapshot_fn cb,
-                             void *arg)
+static void mem_snapshot_load(mem_t *m, skald_op_t *op)
 {
-	mem_t *m = state;
-	if (m->closing)
-		return SKALD_ECLOSED;
-	op_t *op = op_new(OP_SNAPSHOT, arg);
-	if (op == NULL)
-		return SKALD_ENOMEM;
-	op->u.snap.cb = cb;
+	int status = 0;
 	pthread_mutex_lock(&m->db->lock);
-	stream_t *s = stream_find(m->db, pid, skald__hash_str(pid));
+	stream_t *s = stream_find(m->db, op->persistence_id, skald__hash_str(op->persistence_id));
 	if (s && s->nsnaps > 0) {
-		/* The latest at or below max_seq is the one before the first
+		/* The latest at or below the bound is the one before the first
 		 * above it. */
-		size_t i = max_seq == SKALD_SEQ_MAX ? s->nsnaps : snap_lower(s, max_seq + 1);
+		size_t i = op->to == SKALD_SEQ_MAX ? s->nsnaps : snap_lower(s, op->to + 1);
 		if (i > 0) {
 			const snaprec_t *r = &s->snaps[i - 1];
 			json_t *data = json_incref(r->data);
-			if (data == NULL) {
-				op->status = SKALD_EDECODE;
-			} else {
-				op->u.snap.found = 1;
-				op->u.snap.snap = (skald_snapshot_t){s->id, r->seq, r->version,
-				                                     data, r->timestamp};
-			}
+			if (data == NULL)
+				status = SKALD_EDECODE;
+			else
+				op->loaded = (skald_snapshot_t){op->persistence_id, r->seq,
+				                                r->version, data, r->timestamp};
 		}
 	}
 	pthread_mutex_unlock(&m->db->lock);
-	defer(m, op);
-	return 0;
+	skald_op_finish(op, status);
 }
 
-/* Removes the snapshots [lo, hi) of s. Caller holds the lock. */
-static void snap_remove(stream_t *s, size_t lo, size_t hi)
+/* Removes the snapshots with lo_seq <= seq <= hi_seq. */
+static void mem_snapshot_delete(mem_t *m, skald_op_t *op, uint64_t lo_seq, uint64_t hi_seq)
 {
-	for (size_t i = lo; i < hi; i++)
-		json_decref(s->snaps[i].data);
-	memmove(&s->snaps[lo], &s->snaps[hi], (s->nsnaps - hi) * sizeof *s->snaps);
-	s->nsnaps -= hi - lo;
-}
-
-static int snapshot_delete_range(mem_t *m, const char *pid, uint64_t lo_seq, uint64_t hi_seq,
-                                 skald_done_fn cb, void *arg)
-{
-	if (m->closing)
-		return SKALD_ECLOSED;
-	op_t *op = op_new(OP_DONE, arg);
-	if (op == NULL)
-		return SKALD_ENOMEM;
-	op->done = cb;
 	pthread_mutex_lock(&m->db->lock);
-	stream_t *s = stream_find(m->db, pid, skald__hash_str(pid));
+	stream_t *s = stream_find(m->db, op->persistence_id, skald__hash_str(op->persistence_id));
 	if (s) {
 		size_t lo = snap_lower(s, lo_seq);
 		size_t hi = hi_seq == SKALD_SEQ_MAX ? s->nsnaps : snap_lower(s, hi_seq + 1);
-		if (lo < hi)
-			snap_remove(s, lo, hi);
+		if (lo < hi) {
+			for (size_t i = lo; i < hi; i++)
+				json_decref(s->snaps[i].data);
+			memmove(&s->snaps[lo], &s->snaps[hi], (s->nsnaps - hi) * sizeof *s->snaps);
+			s->nsnaps -= hi - lo;
+		}
 	}
 	pthread_mutex_unlock(&m->db->lock);
-	defer(m, op);
-	return 0;
-}
-
-static int mem_snapshot_delete(void *state, const char *pid, uint64_t seq, skald_done_fn cb,
-                               void *arg)
-{
-	return snapshot_delete_range(state, pid, seq, seq, cb, arg);
-}
-
-static int mem_snapshot_delete_to(void *state, const char *pid, uint64_t max_seq, skald_done_fn cb,
-                                  void *arg)
-{
-	return snapshot_delete_range(state, pid, 0, max_seq, cb, arg);
-}
-
-static int mem_read_all(void *state, uint64_t after, uint64_t max, skald_events_fn on_events,
-                        skald_done_fn done, void *arg)
-{
-	mem_t *m = state;
-	if (m->closing)
-		return SKALD_ECLOSED;
-	op_t *op = op_new(OP_READ_ALL, arg);
-	if (op == NULL)
-		return SKALD_ENOMEM;
-	op->done = done;
-	op->u.all.cb = on_events;
-	pthread_mutex_lock(&m->db->lock);
-	/* Offsets are assigned under the lock at commit, so the log has no
-	 * gaps and its end now is a safe bound for this read. */
-	op->u.all.end = m->db->loglen;
-	pthread_mutex_unlock(&m->db->lock);
-	op->u.all.next = after < SKALD_SEQ_MAX ? after + 1 : SKALD_SEQ_MAX;
-	op->u.all.left = max;
-	if (max == 0)
-		op->u.all.end = 0;
-	defer(m, op);
-	return 0;
+	skald_op_finish(op, 0);
 }
 
 static int cmp_ids(const void *a, const void *b)
@@ -1035,22 +881,15 @@ static int cmp_ids(const void *a, const void *b)
 	return strcmp(x->persistence_id, y->persistence_id);
 }
 
-static int mem_list_ids(void *state, const char *prefix, const char *after, uint64_t max,
-                        skald_ids_fn on_ids, skald_done_fn done, void *arg)
+static void mem_list_ids(mem_t *m, skald_op_t *op)
 {
-	mem_t *m = state;
-	if (m->closing)
-		return SKALD_ECLOSED;
-	op_t *op = op_new(OP_LIST, arg);
-	if (op == NULL)
-		return SKALD_ENOMEM;
-	op->done = done;
-	op->u.list.cb = on_ids;
+	const char *prefix = op->persistence_id, *after = op->after_id;
 	size_t plen = prefix ? strlen(prefix) : 0;
-	int rc = 0;
-	pthread_mutex_lock(&m->db->lock);
+	mstream_t *ms = calloc(1, sizeof *ms);
+	int rc = ms ? 0 : SKALD_ENOMEM;
 	size_t n = 0, cap = 0;
 	skald_persistence_id_t *ids = NULL;
+	pthread_mutex_lock(&m->db->lock);
 	for (size_t i = 0; i < m->db->nslots && rc == 0; i++) {
 		stream_t *s = m->db->slots[i];
 		if (s == NULL || s->highest == 0)
@@ -1066,14 +905,52 @@ static int mem_list_ids(void *state, const char *prefix, const char *after, uint
 	pthread_mutex_unlock(&m->db->lock);
 	if (rc != 0) {
 		free(ids);
-		free(op);
-		return rc;
+		free(ms);
+		skald_op_finish(op, rc);
+		return;
 	}
 	qsort(ids, n, sizeof *ids, cmp_ids);
-	op->u.list.ids = ids;
-	op->u.list.n = (uint64_t)n < max ? n : (size_t)max;
-	defer(m, op);
-	return 0;
+	ms->op = op;
+	ms->kind = op->kind;
+	ms->u.list.ids = ids;
+	ms->u.list.n = (uint64_t)n < op->max ? n : (size_t)op->max;
+	stream_push(m, ms);
+	skald_op_release(op);
+}
+
+static void mem_start(void *state, skald_op_t *op)
+{
+	mem_t *m = state;
+	switch (op->kind) {
+	case SKALD_OP_APPEND:
+		mem_append(m, op);
+		return;
+	case SKALD_OP_READ:
+	case SKALD_OP_READ_ALL:
+		stream_start(m, op);
+		return;
+	case SKALD_OP_LIST_IDS:
+		mem_list_ids(m, op);
+		return;
+	case SKALD_OP_HIGHEST:
+		mem_highest(m, op);
+		return;
+	case SKALD_OP_DELETE_TO:
+		mem_delete_to(m, op);
+		return;
+	case SKALD_OP_SNAPSHOT_SAVE:
+		mem_snapshot_save(m, op);
+		return;
+	case SKALD_OP_SNAPSHOT_LOAD:
+		mem_snapshot_load(m, op);
+		return;
+	case SKALD_OP_SNAPSHOT_DELETE:
+		mem_snapshot_delete(m, op, op->to, op->to);
+		return;
+	case SKALD_OP_SNAPSHOT_DELETE_TO:
+		mem_snapshot_delete(m, op, 0, op->to);
+		return;
+	}
 }
 
 static const skald_store_t memory_store = {
@@ -1085,16 +962,7 @@ static const skald_store_t memory_store = {
         .open = mem_open,
         .close = mem_close,
         .fini = mem_fini,
-        .append = mem_append,
-        .read = mem_read,
-        .highest = mem_highest,
-        .delete_to = mem_delete_to,
-        .snapshot_save = mem_snapshot_save,
-        .snapshot_load = mem_snapshot_load,
-        .snapshot_delete = mem_snapshot_delete,
-        .snapshot_delete_to = mem_snapshot_delete_to,
-        .read_all = mem_read_all,
-        .list_ids = mem_list_ids,
+        .start = mem_start,
 };
 
 int skald__store_memory_register(void)

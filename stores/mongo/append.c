@@ -158,8 +158,8 @@ static int check_boundary(wctx_t *w, op_t *op, const skald_write_t *wr)
 
 /* Inserts skald_heads documents for ids written for the first time, so that
  * list_ids finds them. Existing heads are fine. */
-static int insert_heads(wctx_t *w, op_t *op, skald_write_t *ws, const size_t *idx, bson_t **docs,
-                        size_t cnt)
+static int insert_heads(wctx_t *w, op_t *op, skald_write_t *const *ws, const size_t *idx,
+                        bson_t **docs, size_t cnt)
 {
 	bson_t **heads = calloc(cnt, sizeof *heads);
 	size_t nh = 0;
@@ -167,8 +167,8 @@ static int insert_heads(wctx_t *w, op_t *op, skald_write_t *ws, const size_t *id
 	if (heads == NULL)
 		return SKALD_ENOMEM;
 	for (size_t k = 0; k < cnt; k++)
-		if (docs[k] && ws[idx[k]].expected_seq == 0)
-			heads[nh++] = BCON_NEW("_id", BCON_UTF8(ws[idx[k]].persistence_id), "h",
+		if (docs[k] && ws[idx[k]]->expected_seq == 0)
+			heads[nh++] = BCON_NEW("_id", BCON_UTF8(ws[idx[k]]->persistence_id), "h",
 			                       BCON_INT64(0));
 	if (nh > 0) {
 		mongoc_collection_t *c = skald__mg_coll_of(w, SKALD_MONGO_HEADS);
@@ -230,7 +230,7 @@ static int order_start(wctx_t *w, bson_error_t *err)
  * *base, or -1 (err set). Moves along the chain when another writer took the
  * slot.
  */
-static int insert_manifest(wctx_t *w, skald_write_t *ws, const size_t *idx, bson_t **docs,
+static int insert_manifest(wctx_t *w, skald_write_t *const *ws, const size_t *idx, bson_t **docs,
                            size_t cnt, uint64_t total, uint64_t *base, bson_error_t *err)
 {
 	backend_t *be = w->be;
@@ -255,7 +255,7 @@ static int insert_manifest(wctx_t *w, skald_write_t *ws, const size_t *idx, bson
 		for (size_t k = 0; k < cnt; k++) {
 			if (docs[k] == NULL)
 				continue;
-			const skald_write_t *wr = &ws[idx[k]];
+			const skald_write_t *wr = ws[idx[k]];
 			char buf[16];
 			const char *key;
 			size_t klen = bson_uint32_to_string(i++, &key, buf, sizeof buf);
@@ -334,7 +334,7 @@ out:
 
 /* Refreshes the hints of the ids whose writes in this round reached
  * HINT_EVERY, in one bulk update. */
-static void update_hints(wctx_t *w, skald_write_t *ws, const size_t *idx, const uint8_t *due,
+static void update_hints(wctx_t *w, skald_write_t *const *ws, const size_t *idx, const uint8_t *due,
                          size_t cnt)
 {
 	mongoc_bulk_operation_t *bulk = NULL;
@@ -348,7 +348,7 @@ static void update_hints(wctx_t *w, skald_write_t *ws, const size_t *idx, const 
 			bulk = mongoc_collection_create_bulk_operation_with_opts(c, o);
 			bson_destroy(o);
 		}
-		const skald_write_t *wr = &ws[idx[k]];
+		const skald_write_t *wr = ws[idx[k]];
 		bson_t *sel = BCON_NEW("_id", BCON_UTF8(wr->persistence_id));
 		bson_t *upd =
 		        BCON_NEW("$max", "{", "h",
@@ -370,14 +370,15 @@ static void update_hints(wctx_t *w, skald_write_t *ws, const size_t *idx, const 
 
 /* Sets the status of every write still undecided in a round (docs[k] set)
  * to code, dropping its document. */
-static void fail_round(skald_write_t *ws, const size_t *idx, bson_t **docs, size_t cnt, int code)
+static void fail_round(skald_write_t *const *ws, const size_t *idx, bson_t **docs, size_t cnt,
+                       int code)
 {
 	for (size_t k = 0; k < cnt; k++) {
 		if (docs[k] == NULL)
 			continue;
-		ws[idx[k]].status = code;
-		for (size_t i = 0; i < ws[idx[k]].nevents; i++)
-			ws[idx[k]].events[i].offset = 0;
+		ws[idx[k]]->status = code;
+		for (size_t i = 0; i < ws[idx[k]]->nevents; i++)
+			ws[idx[k]]->events[i].offset = 0;
 		bson_destroy(docs[k]);
 		docs[k] = NULL;
 	}
@@ -457,21 +458,22 @@ void skald__mg_drop_payload(wctx_t *w, const bson_t *pl)
 
 /* Applies the writes ws[idx[0..cnt)], no two of one id, in one manifest and
  * one insert_many. */
-static void append_round(wctx_t *w, op_t *op, skald_write_t *ws, const size_t *idx, size_t cnt)
+static void append_round(wctx_t *w, op_t *op, skald_write_t *const *ws, const size_t *idx,
+                         size_t cnt)
 {
 	bson_t **docs = calloc(cnt, sizeof *docs);
 	bson_t **pls = calloc(cnt, sizeof *pls);
 	uint8_t *due = calloc(cnt, 1);
 	if (docs == NULL || pls == NULL || due == NULL) {
 		for (size_t k = 0; k < cnt; k++)
-			ws[idx[k]].status = SKALD_ENOMEM;
+			ws[idx[k]]->status = SKALD_ENOMEM;
 		goto out;
 	}
 	uint64_t total = 0;
 	size_t live = 0;
 	for (size_t k = 0; k < cnt; k++) {
 		int rc;
-		skald_write_t *wr = &ws[idx[k]];
+		skald_write_t *wr = ws[idx[k]];
 		docs[k] = encode_write(op, wr, &rc);
 		if (rc == 0 && (rc = check_boundary(w, op, wr)) == 0)
 			rc = split_payload(&docs[k], &pls[k]);
@@ -525,7 +527,7 @@ static void append_round(wctx_t *w, op_t *op, skald_write_t *ws, const size_t *i
 	for (size_t k = 0; k < cnt; k++) {
 		if (docs[k] == NULL)
 			continue;
-		skald_write_t *wr = &ws[idx[k]];
+		skald_write_t *wr = ws[idx[k]];
 		BSON_APPEND_INT64(docs[k], "off", skald__mg_i64(off));
 		offs[k] = off;
 		for (size_t i = 0; i < wr->nevents; i++)
@@ -568,12 +570,12 @@ static void append_round(wctx_t *w, op_t *op, skald_write_t *ws, const size_t *i
 			if (code != ERR_DUPLICATE_KEY && bson_iter_recurse(&we, &f) &&
 			    bson_iter_find(&f, "errmsg"))
 				skald__mg_set_msg(op, "append to \"%s\" failed: %s",
-				                  ws[idx[pos[index]]].persistence_id,
+				                  ws[idx[pos[index]]]->persistence_id,
 				                  bson_iter_utf8(&f, NULL));
 		}
 		for (size_t r = 0; r < ni; r++) {
 			size_t k = pos[r];
-			skald_write_t *wr = &ws[idx[k]];
+			skald_write_t *wr = ws[idx[k]];
 			if (result[r] == 0) {
 				wr->status = 0;
 				uint32_t since =
@@ -617,7 +619,7 @@ out:
  */
 void skald__mg_run_append(wctx_t *w, op_t *op)
 {
-	skald_write_t *ws = op->u.append.writes;
+	skald_write_t *const *ws = op->u.append.writes;
 	size_t n = op->u.append.n;
 	uint32_t *round = calloc(n, sizeof *round);
 	size_t *before = calloc(n, sizeof *before); /* the same id's previous write + 1 */
@@ -628,15 +630,15 @@ void skald__mg_run_append(wctx_t *w, op_t *op)
 	size_t *slots = calloc(nslots, sizeof *slots); /* write index + 1 of an id's last */
 	if (round == NULL || before == NULL || idx == NULL || slots == NULL) {
 		for (size_t i = 0; i < n; i++)
-			ws[i].status = SKALD_ENOMEM;
+			ws[i]->status = SKALD_ENOMEM;
 		op->status = SKALD_ENOMEM;
 		goto out;
 	}
 	uint32_t rounds = 1;
 	for (size_t i = 0; i < n; i++) {
-		size_t k = skald__hash_str(ws[i].persistence_id) & (nslots - 1);
+		size_t k = skald__hash_str(ws[i]->persistence_id) & (nslots - 1);
 		while (slots[k] &&
-		       strcmp(ws[slots[k] - 1].persistence_id, ws[i].persistence_id) != 0)
+		       strcmp(ws[slots[k] - 1]->persistence_id, ws[i]->persistence_id) != 0)
 			k = (k + 1) & (nslots - 1);
 		if (slots[k]) {
 			before[i] = slots[k];
@@ -651,11 +653,11 @@ void skald__mg_run_append(wctx_t *w, op_t *op)
 		for (size_t i = 0; i < n; i++) {
 			if (round[i] != r)
 				continue;
-			int pred = before[i] ? ws[before[i] - 1].status : 0;
+			int pred = before[i] ? ws[before[i] - 1]->status : 0;
 			if (pred != 0) {
 				/* The predecessor was not stored, so this write's
 				 * expected seq is not the highest. */
-				ws[i].status = pred == SKALD_EREJECTED ? SKALD_ECONFLICT : pred;
+				ws[i]->status = pred == SKALD_EREJECTED ? SKALD_ECONFLICT : pred;
 				continue;
 			}
 			idx[cnt++] = i;

@@ -6,7 +6,8 @@
  *   mongo.c     open, close, the store table and its registration; migrate
  *   backend.c   one client pool and its caches per URI, shared in the process
  *   uri.c       mongodb:// URIs
- *   op.c        operations: creation, messages, hand-over to the worker
+ *   op.c        start: an operation's working state, messages, hand-over to
+ *               the worker
  *   worker.c    the worker thread; the loop side that delivers results
  *   lookup.c    the worker's helpers over libmongoc
  *   append.c    append
@@ -67,34 +68,24 @@ typedef struct uri_opts_s {
 	int64_t gap_ms;
 } uri_opts_t;
 
-enum op_kind {
-	OP_APPEND,
-	OP_READ,
-	OP_HIGHEST,
-	OP_DELETE_TO,
-	OP_SNAP_SAVE,
-	OP_SNAP_LOAD,
-	OP_SNAP_DELETE,
-	OP_SNAP_DELETE_TO,
-	OP_READ_ALL,
-	OP_LIST,
-};
-
+/* The store's working state for one operation of the front (sop), from
+ * start to finish; streams released to the front run beside later
+ * operations, so there may be several. Linked only in the worker's queues. */
 typedef struct op_s {
 	struct op_s *next;
-	enum op_kind kind;
+	skald_op_t *sop;
+	skald_op_kind_t kind;
 	int status;
-	int started;  /* worker: the first step ran */
-	int finished; /* stream: no batch after the one it carries */
-	int stop;     /* stream: the loop ended it; the worker releases it */
-	void *arg;
-	char *pid;
+	int started;      /* worker: the first step ran */
+	int finished;     /* stream: no batch after the one it carries */
+	int stop;         /* stream: the loop ended it; the worker releases it */
+	int released;     /* stream: its turn is given back to the front */
+	const char *pid;  /* sop's */
 	char errmsg[400]; /* set by the worker, given to the handle on the loop */
 	/* The stored event a read cannot decode (bad_pid owned; NULL: none),
 	 * given to the handle with errmsg. */
 	char *bad_pid;
 	uint64_t bad_seq, bad_offset;
-	skald_done_fn done;
 
 	/* A streamed batch, made by the worker, delivered and freed by the
 	 * loop. Strings and data are owned. */
@@ -111,12 +102,10 @@ typedef struct op_s {
 
 	union {
 		struct {
-			skald_append_fn cb;
-			skald_write_t *writes;
+			skald_write_t **writes;
 			size_t n;
 		} append;
 		struct {
-			skald_events_fn cb;
 			uint64_t from, to, left;
 			uint64_t next;     /* the lowest seq still to deliver */
 			uint64_t key_prev; /* walk: the slot to look up next */
@@ -125,7 +114,6 @@ typedef struct op_s {
 			unsigned walked;
 		} read;
 		struct {
-			skald_seq_fn cb;
 			uint64_t seq;
 		} highest;
 		struct {
@@ -135,13 +123,11 @@ typedef struct op_s {
 			skald_snapshot_t *snap;
 		} save;
 		struct {
-			skald_snapshot_fn cb;
 			uint64_t seq; /* max seq for load; exact seq for delete */
 			int found;
 			skald_snapshot_t snap; /* persistence_id is op->pid; data owned */
 		} snap;
 		struct {
-			skald_events_fn cb;
 			uint64_t after, left;
 			uint64_t next_off; /* the lowest offset still to deliver */
 			uint64_t mkey;     /* _id of the manifest to walk next */
@@ -150,8 +136,7 @@ typedef struct op_s {
 			int64_t deadline;  /* when a missing write is fenced off */
 		} all;
 		struct {
-			skald_ids_fn cb;
-			char *prefix, *after;
+			const char *prefix, *after; /* sop's; NULL: none */
 			uint64_t left;
 		} list;
 	} u;
@@ -232,10 +217,9 @@ void skald__mg_sleep_ms(int ms);
 /* Hands op to the worker. Loop thread. */
 void skald__mg_to_worker(mg_t *m, op_t *op);
 
-/* Accepts a new operation. Loop thread. */
-int skald__mg_submit(mg_t *m, op_t *op);
-
-op_t *skald__mg_op_new(mg_t *m, enum op_kind kind, const char *pid, void *arg);
+/* The store's start member (store.h): makes sop's working state and hands
+ * it to the worker. Loop thread. */
+void skald__mg_start(void *state, skald_op_t *sop);
 
 /* Adds an event to op's batch; takes data, copies the strings. */
 int skald__mg_batch_add(op_t *op, const char *pid, uint64_t seq, const char *type, int version,
@@ -331,7 +315,7 @@ void skald__mg_request_stop(mg_t *m);
 
 void skald__mg_complete(mg_t *m, op_t *op);
 
-/* Delivers what the worker made of op. Loop thread. */
+/* Hands what the worker made of op to the front. Loop thread. */
 void skald__mg_deliver(mg_t *m, op_t *op);
 
 void skald__mg_on_async(uv_async_t *a);

@@ -83,9 +83,9 @@ static void mg_close(void *state, void (*done)(skald_journal_t *j))
 	mg_t *m = state;
 	m->closing = 1;
 	m->close_done = done;
-	/* Operations in flight finish first; the last one stops the worker
-	 * (complete), whose exit closes the async handle, whose close calls
-	 * done: never from inside this call. */
+	/* Streams still running finish first (cancelled at their next batch);
+	 * the last one stops the worker (complete), whose exit closes the
+	 * async handle, whose close calls done: never from inside this call. */
 	if (m->inflight == 0)
 		skald__mg_request_stop(m);
 }
@@ -111,133 +111,6 @@ static void mg_fini(void *state)
 	memset(m, 0, sizeof *m);
 }
 
-static int mg_append(void *state, skald_write_t *writes, size_t nwrites, skald_append_fn cb,
-                     void *arg)
-{
-	mg_t *m = state;
-	op_t *op = skald__mg_op_new(m, OP_APPEND, NULL, arg);
-	if (op == NULL)
-		return m->closing ? SKALD_ECLOSED : SKALD_ENOMEM;
-	op->u.append.cb = cb;
-	op->u.append.writes = writes;
-	op->u.append.n = nwrites;
-	return skald__mg_submit(m, op);
-}
-
-static int mg_read(void *state, const char *pid, uint64_t from, uint64_t to, uint64_t max,
-                   skald_events_fn on_events, skald_done_fn done, void *arg)
-{
-	mg_t *m = state;
-	op_t *op = skald__mg_op_new(m, OP_READ, pid, arg);
-	if (op == NULL)
-		return m->closing ? SKALD_ECLOSED : SKALD_ENOMEM;
-	op->done = done;
-	op->u.read.cb = on_events;
-	op->u.read.from = from;
-	op->u.read.to = to > INT64_LIMIT ? INT64_LIMIT : to;
-	op->u.read.left = max;
-	return skald__mg_submit(m, op);
-}
-
-static int mg_highest(void *state, const char *pid, skald_seq_fn cb, void *arg)
-{
-	mg_t *m = state;
-	op_t *op = skald__mg_op_new(m, OP_HIGHEST, pid, arg);
-	if (op == NULL)
-		return m->closing ? SKALD_ECLOSED : SKALD_ENOMEM;
-	op->u.highest.cb = cb;
-	return skald__mg_submit(m, op);
-}
-
-static int mg_delete_to(void *state, const char *pid, uint64_t to, skald_done_fn cb, void *arg)
-{
-	mg_t *m = state;
-	op_t *op = skald__mg_op_new(m, OP_DELETE_TO, pid, arg);
-	if (op == NULL)
-		return m->closing ? SKALD_ECLOSED : SKALD_ENOMEM;
-	op->done = cb;
-	op->u.del.to = to;
-	return skald__mg_submit(m, op);
-}
-
-static int mg_snapshot_save(void *state, skald_snapshot_t *snap, skald_done_fn cb, void *arg)
-{
-	mg_t *m = state;
-	op_t *op = skald__mg_op_new(m, OP_SNAP_SAVE, snap->persistence_id, arg);
-	if (op == NULL)
-		return m->closing ? SKALD_ECLOSED : SKALD_ENOMEM;
-	op->done = cb;
-	op->u.save.snap = snap;
-	return skald__mg_submit(m, op);
-}
-
-static int mg_snapshot_load(void *state, const char *pid, uint64_t max_seq, skald_snapshot_fn cb,
-                            void *arg)
-{
-	mg_t *m = state;
-	op_t *op = skald__mg_op_new(m, OP_SNAP_LOAD, pid, arg);
-	if (op == NULL)
-		return m->closing ? SKALD_ECLOSED : SKALD_ENOMEM;
-	op->u.snap.cb = cb;
-	op->u.snap.seq = max_seq;
-	return skald__mg_submit(m, op);
-}
-
-static int snap_delete(mg_t *m, enum op_kind kind, const char *pid, uint64_t seq, skald_done_fn cb,
-                       void *arg)
-{
-	op_t *op = skald__mg_op_new(m, kind, pid, arg);
-	if (op == NULL)
-		return m->closing ? SKALD_ECLOSED : SKALD_ENOMEM;
-	op->done = cb;
-	op->u.snap.seq = seq;
-	return skald__mg_submit(m, op);
-}
-
-static int mg_snapshot_delete(void *state, const char *pid, uint64_t seq, skald_done_fn cb,
-                              void *arg)
-{
-	return snap_delete(state, OP_SNAP_DELETE, pid, seq, cb, arg);
-}
-
-static int mg_snapshot_delete_to(void *state, const char *pid, uint64_t max_seq, skald_done_fn cb,
-                                 void *arg)
-{
-	return snap_delete(state, OP_SNAP_DELETE_TO, pid, max_seq, cb, arg);
-}
-
-static int mg_read_all(void *state, uint64_t after, uint64_t max, skald_events_fn on_events,
-                       skald_done_fn done, void *arg)
-{
-	mg_t *m = state;
-	op_t *op = skald__mg_op_new(m, OP_READ_ALL, NULL, arg);
-	if (op == NULL)
-		return m->closing ? SKALD_ECLOSED : SKALD_ENOMEM;
-	op->done = done;
-	op->u.all.cb = on_events;
-	op->u.all.after = after;
-	op->u.all.left = max;
-	return skald__mg_submit(m, op);
-}
-
-static int mg_list_ids(void *state, const char *prefix, const char *after, uint64_t max,
-                       skald_ids_fn on_ids, skald_done_fn done, void *arg)
-{
-	mg_t *m = state;
-	op_t *op = skald__mg_op_new(m, OP_LIST, NULL, arg);
-	if (op == NULL)
-		return m->closing ? SKALD_ECLOSED : SKALD_ENOMEM;
-	op->done = done;
-	op->u.list.cb = on_ids;
-	op->u.list.left = max;
-	if ((prefix && *prefix && (op->u.list.prefix = strdup(prefix)) == NULL) ||
-	    (after && (op->u.list.after = strdup(after)) == NULL)) {
-		skald__mg_op_free(op);
-		return SKALD_ENOMEM;
-	}
-	return skald__mg_submit(m, op);
-}
-
 static const skald_store_t mongo_store = {
         .abi = SKALD_STORE_ABI,
         .schemes = {"mongodb", "mongodb+srv"},
@@ -247,16 +120,7 @@ static const skald_store_t mongo_store = {
         .open = mg_open,
         .close = mg_close,
         .fini = mg_fini,
-        .append = mg_append,
-        .read = mg_read,
-        .highest = mg_highest,
-        .delete_to = mg_delete_to,
-        .snapshot_save = mg_snapshot_save,
-        .snapshot_load = mg_snapshot_load,
-        .snapshot_delete = mg_snapshot_delete,
-        .snapshot_delete_to = mg_snapshot_delete_to,
-        .read_all = mg_read_all,
-        .list_ids = mg_list_ids,
+        .start = skald__mg_start,
         .migrate = skald__mongo_migrate,
 };
 

@@ -1,6 +1,6 @@
 /*
- * stores/mongo/op.c - operations: creation, messages, hand-over to the
- * worker.
+ * stores/mongo/op.c - start: an operation's working state, messages,
+ * hand-over to the worker.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,14 +42,9 @@ void skald__mg_op_free(op_t *op)
 	skald__mg_free_batch(op);
 	free(op->ev);
 	free(op->ids);
-	free(op->pid);
 	free(op->bad_pid);
-	if (op->kind == OP_SNAP_LOAD)
+	if (op->kind == SKALD_OP_SNAPSHOT_LOAD)
 		json_decref(op->u.snap.snap.data);
-	if (op->kind == OP_LIST) {
-		free(op->u.list.prefix);
-		free(op->u.list.after);
-	}
 	free(op);
 }
 
@@ -94,28 +89,54 @@ void skald__mg_to_worker(mg_t *m, op_t *op)
 	pthread_mutex_unlock(&m->lock);
 }
 
-/* Accepts a new operation. Loop thread. */
-int skald__mg_submit(mg_t *m, op_t *op)
+void skald__mg_start(void *state, skald_op_t *sop)
 {
+	mg_t *m = state;
+	op_t *op = calloc(1, sizeof *op);
+	if (op == NULL) {
+		skald_op_finish(sop, SKALD_ENOMEM);
+		return;
+	}
+	op->sop = sop;
+	op->kind = sop->kind;
+	op->pid = sop->persistence_id;
+	switch (sop->kind) {
+	case SKALD_OP_APPEND:
+		op->u.append.writes = sop->writes;
+		op->u.append.n = sop->nwrites;
+		break;
+	case SKALD_OP_READ:
+		op->u.read.from = sop->from;
+		op->u.read.to = sop->to > INT64_LIMIT ? INT64_LIMIT : sop->to;
+		op->u.read.left = sop->max;
+		break;
+	case SKALD_OP_READ_ALL:
+		op->u.all.after = sop->from;
+		op->u.all.left = sop->max;
+		break;
+	case SKALD_OP_LIST_IDS:
+		op->pid = NULL;
+		op->u.list.prefix =
+		        sop->persistence_id && *sop->persistence_id ? sop->persistence_id : NULL;
+		op->u.list.after = sop->after_id;
+		op->u.list.left = sop->max;
+		break;
+	case SKALD_OP_DELETE_TO:
+		op->u.del.to = sop->to;
+		break;
+	case SKALD_OP_SNAPSHOT_SAVE:
+		op->u.save.snap = sop->snapshot;
+		break;
+	case SKALD_OP_HIGHEST:
+		break;
+	case SKALD_OP_SNAPSHOT_LOAD:
+	case SKALD_OP_SNAPSHOT_DELETE:
+	case SKALD_OP_SNAPSHOT_DELETE_TO:
+		op->u.snap.seq = sop->to;
+		break;
+	}
 	m->inflight++;
 	skald__mg_to_worker(m, op);
-	return 0;
-}
-
-op_t *skald__mg_op_new(mg_t *m, enum op_kind kind, const char *pid, void *arg)
-{
-	if (m->closing)
-		return NULL;
-	op_t *op = calloc(1, sizeof *op);
-	if (op == NULL)
-		return NULL;
-	op->kind = kind;
-	op->arg = arg;
-	if (pid && (op->pid = strdup(pid)) == NULL) {
-		free(op);
-		return NULL;
-	}
-	return op;
 }
 
 /* Adds an event to op's batch; takes data, copies the strings. */

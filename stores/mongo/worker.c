@@ -40,42 +40,42 @@ static void run_op(mg_t *m, op_t *op)
 		if (rc != 0) {
 			op->status = rc;
 			op->finished = 1;
-			if (op->kind == OP_APPEND)
+			if (op->kind == SKALD_OP_APPEND)
 				for (size_t i = 0; i < op->u.append.n; i++)
-					op->u.append.writes[i].status = rc;
+					op->u.append.writes[i]->status = rc;
 			goto out;
 		}
 		atomic_store(&m->be->schema_ok, 1);
 	}
 	switch (op->kind) {
-	case OP_APPEND:
+	case SKALD_OP_APPEND:
 		skald__mg_run_append(&w, op);
 		break;
-	case OP_READ:
+	case SKALD_OP_READ:
 		skald__mg_step_read(&w, op);
 		break;
-	case OP_HIGHEST:
+	case SKALD_OP_HIGHEST:
 		skald__mg_step_highest(&w, op);
 		break;
-	case OP_DELETE_TO:
+	case SKALD_OP_DELETE_TO:
 		skald__mg_step_delete_to(&w, op);
 		break;
-	case OP_SNAP_SAVE:
+	case SKALD_OP_SNAPSHOT_SAVE:
 		skald__mg_step_snap_save(&w, op);
 		break;
-	case OP_SNAP_LOAD:
+	case SKALD_OP_SNAPSHOT_LOAD:
 		skald__mg_step_snap_load(&w, op);
 		break;
-	case OP_SNAP_DELETE:
+	case SKALD_OP_SNAPSHOT_DELETE:
 		skald__mg_step_snap_delete(&w, op, 0);
 		break;
-	case OP_SNAP_DELETE_TO:
+	case SKALD_OP_SNAPSHOT_DELETE_TO:
 		skald__mg_step_snap_delete(&w, op, 1);
 		break;
-	case OP_READ_ALL:
+	case SKALD_OP_READ_ALL:
 		skald__mg_step_read_all(&w, op);
 		break;
-	case OP_LIST:
+	case SKALD_OP_LIST_IDS:
 		skald__mg_step_list(&w, op);
 		break;
 	}
@@ -145,46 +145,45 @@ void skald__mg_complete(mg_t *m, op_t *op)
 		skald__mg_request_stop(m);
 }
 
-/* Delivers what the worker made of op. Loop thread. */
+/* Hands what the worker made of op to the front. Loop thread. */
 void skald__mg_deliver(mg_t *m, op_t *op)
 {
 	skald_journal_t *j = m->j;
+	skald_op_t *sop = op->sop;
 	if (op->errmsg[0])
 		skald_journal_set_errmsg(j, "%s", op->errmsg);
 	if (op->bad_pid)
 		skald_journal_set_bad_event(j, op->bad_pid, op->bad_seq, op->bad_offset);
 	switch (op->kind) {
-	case OP_APPEND:
-		op->u.append.cb(j, op->status, op->u.append.writes, op->u.append.n, op->arg);
-		skald__mg_complete(m, op);
-		return;
-	case OP_HIGHEST:
-		op->u.highest.cb(j, op->status, op->u.highest.seq, op->arg);
-		skald__mg_complete(m, op);
-		return;
-	case OP_SNAP_LOAD:
-		op->u.snap.cb(j, op->status, op->u.snap.found ? &op->u.snap.snap : NULL, op->arg);
-		skald__mg_complete(m, op);
-		return;
-	case OP_DELETE_TO:
-	case OP_SNAP_SAVE:
-	case OP_SNAP_DELETE:
-	case OP_SNAP_DELETE_TO:
-		op->done(j, op->status, op->arg);
-		skald__mg_complete(m, op);
-		return;
-	case OP_READ:
-	case OP_READ_ALL:
-	case OP_LIST:
+	case SKALD_OP_READ:
+	case SKALD_OP_READ_ALL:
+	case SKALD_OP_LIST_IDS:
 		break;
+	case SKALD_OP_HIGHEST:
+		sop->seq = op->u.highest.seq;
+		/* fall through */
+	default:
+		if (op->kind == SKALD_OP_SNAPSHOT_LOAD && op->u.snap.found) {
+			/* The front releases the data after the callback. */
+			sop->loaded = op->u.snap.snap;
+			sop->loaded.persistence_id = sop->persistence_id;
+			op->u.snap.snap.data = NULL;
+		}
+		skald_op_finish(sop, op->status);
+		skald__mg_complete(m, op);
+		return;
+	}
+	/* A stream has taken effect once its first step ran: later operations
+	 * of the handle go to the worker beside its next steps. */
+	if (!op->released) {
+		op->released = 1;
+		skald_op_release(sop);
 	}
 	int rc = 0;
-	if (op->nev > 0) {
-		skald_events_fn cb = op->kind == OP_READ ? op->u.read.cb : op->u.all.cb;
-		rc = cb(j, op->ev, op->nev, op->arg);
-	} else if (op->nids > 0) {
-		rc = op->u.list.cb(j, op->ids, op->nids, op->arg);
-	}
+	if (op->nev > 0)
+		rc = skald_op_events(sop, op->ev, op->nev);
+	else if (op->nids > 0)
+		rc = skald_op_ids(sop, op->ids, op->nids);
 	skald__mg_free_batch(op);
 	op->errmsg[0] = '\0';
 	if (!op->finished && rc == 0 && !m->closing) {
@@ -193,7 +192,7 @@ void skald__mg_deliver(mg_t *m, op_t *op)
 	}
 	if (!op->finished) {
 		/* Stopped by the reader, or cut short by close: the worker
-		 * releases the stream, then done runs. */
+		 * releases the stream, then the op finishes. */
 		op->status = rc != 0 ? rc : SKALD_ECANCELED;
 		op->stop = 1;
 		skald__mg_to_worker(m, op);
@@ -201,7 +200,7 @@ void skald__mg_deliver(mg_t *m, op_t *op)
 	}
 	if (op->status == 0)
 		op->status = rc;
-	op->done(j, op->status, op->arg);
+	skald_op_finish(sop, op->status);
 	skald__mg_complete(m, op);
 }
 

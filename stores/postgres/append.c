@@ -30,9 +30,9 @@ static void write_failed(op_t *op, size_t i, int status, const char *fmt, ...)
 
 static int cmp_pid_index(const void *a, const void *b, void *ctx)
 {
-	const skald_write_t *w = ctx;
+	skald_write_t *const *w = ctx;
 	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	int c = strcmp(w[x].persistence_id, w[y].persistence_id);
+	int c = strcmp(w[x]->persistence_id, w[y]->persistence_id);
 	return c ? c : (x > y) - (x < y);
 }
 
@@ -41,7 +41,7 @@ static int cmp_pid_index(const void *a, const void *b, void *ctx)
 
 static void write_failed(op_t *op, size_t i, int status, const char *fmt, ...)
 {
-	op->u.append.writes[i].status = status;
+	op->u.append.writes[i]->status = status;
 	op->u.append.ws[i].state = W_DONE;
 	if (i < op->u.append.first_failed) {
 		char buf[512];
@@ -59,10 +59,10 @@ static void write_failed(op_t *op, size_t i, int status, const char *fmt, ...)
  * rounds. Returns 0 or SKALD_ENOMEM. */
 int skald__pg_append_prepare(op_t *op)
 {
-	skald_write_t *w = op->u.append.writes;
+	skald_write_t *const *w = op->u.append.writes;
 	size_t n = op->u.append.n, total = 0;
 	for (size_t i = 0; i < n; i++)
-		total += w[i].nevents;
+		total += w[i]->nevents;
 	op->u.append.ws = calloc(n, sizeof *op->u.append.ws);
 	op->u.append.total = total;
 	op->u.append.texts = calloc(total, sizeof *op->u.append.texts);
@@ -77,7 +77,7 @@ int skald__pg_append_prepare(op_t *op)
 	op->u.append.first_failed = SIZE_MAX;
 	size_t base = 0;
 	for (size_t i = 0; i < n; i++) {
-		skald_write_t *wr = &w[i];
+		skald_write_t *wr = w[i];
 		wstate_t *s = &op->u.append.ws[i];
 		s->first = base;
 		base += wr->nevents;
@@ -117,11 +117,11 @@ int skald__pg_append_prepare(op_t *op)
 	for (size_t i = 0; i < n; i++)
 		if (op->u.append.ws[i].state == W_PENDING)
 			order[m++] = i;
-	qsort_r(order, m, sizeof *order, cmp_pid_index, w);
+	qsort_r(order, m, sizeof *order, cmp_pid_index, (void *)w);
 	for (size_t i = 0; i < m; i++) {
 		size_t r = 0;
 		if (i > 0 &&
-		    strcmp(w[order[i]].persistence_id, w[order[i - 1]].persistence_id) == 0)
+		    strcmp(w[order[i]]->persistence_id, w[order[i - 1]]->persistence_id) == 0)
 			r = op->u.append.ws[order[i - 1]].round + 1;
 		op->u.append.ws[order[i]].round = r;
 		if (r > op->u.append.max_round)
@@ -135,7 +135,7 @@ int skald__pg_append_prepare(op_t *op)
 void skald__pg_append_next(pg_t *pg, op_t *op)
 {
 	size_t n = op->u.append.n;
-	skald_write_t *w = op->u.append.writes;
+	skald_write_t *const *w = op->u.append.writes;
 	wstate_t *ws = op->u.append.ws;
 	size_t nchunk = 0, nev = 0, bytes = 0;
 	for (;;) {
@@ -145,19 +145,19 @@ void skald__pg_append_next(pg_t *pg, op_t *op)
 			/* A write that failed on its data in company goes alone. */
 			if (nchunk > 0 && (ws[i].solo || ws[op->u.append.chunk[0]].solo))
 				break;
-			if (nchunk > 0 && (nev + w[i].nevents > MAX_STMT_EVENTS ||
+			if (nchunk > 0 && (nev + w[i]->nevents > MAX_STMT_EVENTS ||
 			                   bytes + ws[i].bytes > MAX_STMT_BYTES))
 				break;
-			if (w[i].nevents > MAX_STMT_EVENTS) {
+			if (w[i]->nevents > MAX_STMT_EVENTS) {
 				write_failed(
 				        op, i, SKALD_EREJECTED,
 				        "append to \"%s\" rejected: more than %u events in one "
 				        "write",
-				        w[i].persistence_id, MAX_STMT_EVENTS);
+				        w[i]->persistence_id, MAX_STMT_EVENTS);
 				continue;
 			}
 			op->u.append.chunk[nchunk++] = i;
-			nev += w[i].nevents;
+			nev += w[i]->nevents;
 			bytes += ws[i].bytes;
 		}
 		if (nchunk > 0)
@@ -184,7 +184,7 @@ void skald__pg_append_next(pg_t *pg, op_t *op)
 	size_t ord = 0;
 	for (size_t c = 0; c < nchunk; c++) {
 		size_t i = op->u.append.chunk[c];
-		skald_write_t *wr = &w[i];
+		skald_write_t *wr = w[i];
 		ws[i].state = W_SENT;
 		ws[i].ord = ord;
 		skald__pg_arr_text(&b[0], wr->persistence_id, strlen(wr->persistence_id));
@@ -230,7 +230,7 @@ void skald__pg_append_next(pg_t *pg, op_t *op)
 /* Write i is stored, by transaction xid. */
 static void set_offsets(op_t *op, size_t i, uint64_t xid)
 {
-	skald_write_t *w = &op->u.append.writes[i];
+	skald_write_t *w = op->u.append.writes[i];
 	for (size_t k = 0; k < w->nevents; k++)
 		w->events[k].offset = xid << SKALD__PG_ORD_BITS | (op->u.append.ws[i].ord + k);
 	w->status = 0;
@@ -239,7 +239,7 @@ static void set_offsets(op_t *op, size_t i, uint64_t xid)
 
 void skald__pg_append_result(pg_t *pg, op_t *op, PGresult *res)
 {
-	skald_write_t *w = op->u.append.writes;
+	skald_write_t *const *w = op->u.append.writes;
 	wstate_t *ws = op->u.append.ws;
 	size_t nchunk = op->u.append.nchunk;
 	size_t *chunk = op->u.append.chunk;
@@ -269,7 +269,7 @@ void skald__pg_append_result(pg_t *pg, op_t *op, PGresult *res)
 				} else {
 					write_failed(op, i, SKALD_EREJECTED,
 					             "append to \"%s\" rejected by PostgreSQL: %s",
-					             w[i].persistence_id, m);
+					             w[i]->persistence_id, m);
 				}
 			}
 		} else {
@@ -277,7 +277,7 @@ void skald__pg_append_result(pg_t *pg, op_t *op, PGresult *res)
 			for (size_t i = 0; i < op->u.append.n; i++)
 				if (ws[i].state != W_DONE)
 					write_failed(op, i, status, "append to \"%s\" failed: %s",
-					             w[i].persistence_id, m);
+					             w[i]->persistence_id, m);
 		}
 		skald__pg_append_next(pg, op);
 		return;
@@ -300,20 +300,20 @@ void skald__pg_append_result(pg_t *pg, op_t *op, PGresult *res)
 			continue;
 		size_t i = chunk[c];
 		uint64_t highest = skald__pg_u64_of(res, r, 1);
-		if (safe && skald__pg_u64_of(res, r, 3) == w[i].nevents &&
+		if (safe && skald__pg_u64_of(res, r, 3) == w[i]->nevents &&
 		    !PQgetisnull(res, r, 2)) {
 			set_offsets(op, i, skald__pg_u64_of(res, r, 2));
-		} else if (highest != w[i].expected_seq) {
+		} else if (highest != w[i]->expected_seq) {
 			write_failed(op, i, SKALD_ECONFLICT,
 			             "append to \"%s\": expected highest seq %llu, but it is %llu "
 			             "(another writer appended first)",
-			             w[i].persistence_id, (unsigned long long)w[i].expected_seq,
+			             w[i]->persistence_id, (unsigned long long)w[i]->expected_seq,
 			             (unsigned long long)highest);
 		} else {
 			write_failed(op, i, SKALD_ECONFLICT,
 			             "append to \"%s\": another writer appended after seq %llu at "
 			             "the same time",
-			             w[i].persistence_id, (unsigned long long)w[i].expected_seq);
+			             w[i]->persistence_id, (unsigned long long)w[i]->expected_seq);
 		}
 	}
 	if (!safe) {
@@ -325,20 +325,6 @@ void skald__pg_append_result(pg_t *pg, op_t *op, PGresult *res)
 		if (ws[chunk[c]].state == W_SENT)
 			write_failed(op, chunk[c], SKALD_EBACKEND,
 			             "append to \"%s\": the server's answer did not mention it",
-			             w[chunk[c]].persistence_id);
+			             w[chunk[c]]->persistence_id);
 	skald__pg_append_next(pg, op);
-}
-
-int skald__pg_append(void *state, skald_write_t *writes, size_t nwrites, skald_append_fn cb,
-                     void *arg)
-{
-	pg_t *pg = state;
-	op_t *op = skald__pg_op_new(pg, OP_APPEND, arg);
-	if (op == NULL)
-		return pg->closing ? SKALD_ECLOSED : SKALD_ENOMEM;
-	op->u.append.cb = cb;
-	op->u.append.writes = writes;
-	op->u.append.n = nwrites;
-	skald__pg_enqueue(pg, op);
-	return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * stores/postgres/conn.c - the connection engine: resolving, connecting and
  * setting up without blocking the loop, one statement at a time on the
- * connection, and the queue of operations that feeds it.
+ * connection, for the one operation the front has handed over.
  */
 #include <stdlib.h>
 
@@ -61,17 +61,16 @@ static void disconnect(pg_t *pg)
 		uv_timer_stop(&pg->connect_timer);
 }
 
-/* Fails every op that has not started with status and message msg. An op in
- * flight is failed by its own caller. */
+/* Fails the op in hand, if it is not finished yet, with status and message
+ * msg. */
 static void fail_queued(pg_t *pg, int status, const char *msg)
 {
-	for (op_t *op = pg->head; op; op = op->next) {
-		if (op->finished)
-			continue;
-		if (op->kind == OP_APPEND && op->u.append.ws) {
+	op_t *op = pg->op;
+	if (op != NULL && !op->finished) {
+		if (op->kind == SKALD_OP_APPEND && op->u.append.ws) {
 			for (size_t i = 0; i < op->u.append.n; i++) {
 				if (op->u.append.ws[i].state != W_DONE) {
-					op->u.append.writes[i].status = status;
+					op->u.append.writes[i]->status = status;
 					op->u.append.ws[i].state = W_DONE;
 				}
 			}
@@ -355,12 +354,12 @@ static void conn_lost(pg_t *pg, const char *what)
 	disconnect(pg);
 	/* The op at the head has sent (or tried to send) a query unless it
 	 * waits between two of them: it fails. */
-	op_t *op = pg->head;
+	op_t *op = pg->op;
 	if (op && op->started && !op->finished && !op->waiting) {
-		if (op->kind == OP_APPEND && op->u.append.ws) {
+		if (op->kind == SKALD_OP_APPEND && op->u.append.ws) {
 			for (size_t i = 0; i < op->u.append.n; i++) {
 				if (op->u.append.ws[i].state != W_DONE) {
-					op->u.append.writes[i].status = SKALD_EBACKEND;
+					op->u.append.writes[i]->status = SKALD_EBACKEND;
 					op->u.append.ws[i].state = W_DONE;
 					if (i < op->u.append.first_failed) {
 						op->u.append.first_failed = i;
@@ -409,8 +408,8 @@ static void read_input(pg_t *pg)
 		}
 		if (pg->cs == C_SETUP) {
 			setup_result(pg, res);
-		} else if (pg->head && !pg->head->finished) {
-			skald__pg_op_result(pg, pg->head, res);
+		} else if (pg->op && !pg->op->finished) {
+			skald__pg_op_result(pg, pg->op, res);
 		}
 		PQclear(res);
 		if (pg->conn == NULL)
@@ -443,13 +442,11 @@ static void on_poll(uv_poll_t *h, int status, int events)
 }
 
 /* ------------------------------------------------------------------------ */
-/* The queue                                                                 */
+/* The operation in hand                                                     */
 
-void skald__pg_op_free(op_t *op)
+void skald__pg_op_clear(op_t *op)
 {
-	if (op->kind == OP_APPEND) {
-		/* Not through writes: the caller may free them in its
-		 * callback, which has run. */
+	if (op->kind == SKALD_OP_APPEND) {
 		if (op->u.append.texts)
 			for (size_t i = 0; i < op->u.append.total; i++)
 				free(op->u.append.texts[i]);
@@ -457,77 +454,70 @@ void skald__pg_op_free(op_t *op)
 		free(op->u.append.lens);
 		free(op->u.append.ws);
 		free(op->u.append.chunk);
-	} else if (op->kind == OP_SNAP_SAVE) {
+	} else if (op->kind == SKALD_OP_SNAPSHOT_SAVE) {
 		free(op->u.snap.text);
-	} else if (op->kind == OP_SNAP_LOAD) {
+	} else if (op->kind == SKALD_OP_SNAPSHOT_LOAD) {
 		json_decref(op->u.snap.data);
-	} else if (op->kind == OP_LIST) {
+	} else if (op->kind == SKALD_OP_LIST_IDS) {
 		free(op->u.list.prefix);
 		free(op->u.list.upper);
 		free(op->u.list.after);
 	}
-	free(op->pid);
 	free(op->msg);
-	free(op);
+	*op = (op_t){0};
 }
 
-/* Runs the completion of a finished op (already unlinked). */
+/* Hands the result of the finished op in hand to the front. */
 static void op_complete(pg_t *pg, op_t *op)
 {
-	skald_journal_t *j = pg->j;
-	if (op->msg && op->status != 0)
-		skald_journal_set_errmsg(j, "%s", op->msg);
+	skald_op_t *sop = op->sop;
+	int status = op->status;
+	if (op->msg && (op->status != 0 || op->kind == SKALD_OP_APPEND))
+		skald_journal_set_errmsg(pg->j, "%s", op->msg);
 	switch (op->kind) {
-	case OP_APPEND:
+	case SKALD_OP_APPEND:
 		/* Once prepared, every write carries its own status (some may
 		 * have been stored before a failure): the call succeeded. */
-		if (op->msg)
-			skald_journal_set_errmsg(j, "%s", op->msg);
-		op->u.append.cb(j, op->u.append.ws ? 0 : op->status, op->u.append.writes,
-		                op->u.append.n, op->arg);
+		if (op->u.append.ws)
+			status = 0;
 		break;
-	case OP_HIGHEST:
-		op->u.on_seq(j, op->status, op->status == 0 ? op->a : 0, op->arg);
+	case SKALD_OP_HIGHEST:
+		sop->seq = op->a;
 		break;
-	case OP_SNAP_LOAD:
+	case SKALD_OP_SNAPSHOT_LOAD:
 		if (op->u.snap.data) {
-			skald_snapshot_t snap = {op->pid, op->u.snap.seq, op->u.snap.version,
-			                         op->u.snap.data, op->u.snap.timestamp};
-			op->u.snap.cb(j, 0, &snap, op->arg);
-		} else {
-			op->u.snap.cb(j, op->status, NULL, op->arg);
+			/* The front releases the data after the callback. */
+			sop->loaded =
+			        (skald_snapshot_t){op->pid, op->u.snap.seq, op->u.snap.version,
+			                           op->u.snap.data, op->u.snap.timestamp};
+			op->u.snap.data = NULL;
+			status = 0;
 		}
 		break;
 	default:
-		op->done(j, op->status, op->arg);
 		break;
 	}
-	skald__pg_op_free(op);
+	pg->op = NULL;
+	skald__pg_op_clear(op);
+	skald_op_finish(sop, status);
 }
 
 void skald__pg_pump(pg_t *pg)
 {
-	while (pg->head) {
-		op_t *op = pg->head;
-		if (op->finished) {
-			if (pg->busy)
-				return; /* a prefetched page still to drain */
-			pg->head = op->next;
-			if (pg->head == NULL)
-				pg->tail = NULL;
-			op_complete(pg, op);
-			continue;
+	op_t *op = pg->op;
+	if (op) {
+		if (!op->finished && !op->waiting && !pg->busy) {
+			if (pg->cs != C_READY) {
+				if (pg->cs == C_DOWN)
+					start_connect(pg);
+				return;
+			}
+			skald__pg_start_op(pg, op);
 		}
-		if (op->waiting || pg->busy)
-			return;
-		if (pg->cs != C_READY) {
-			if (pg->cs == C_DOWN)
-				start_connect(pg);
-			return;
-		}
-		skald__pg_start_op(pg, op);
-		if (pg->busy || op->waiting)
-			return;
+		if (!op->finished || pg->busy)
+			return; /* running, or a prefetched page still to drain */
+		op_complete(pg, op);
+		return;
 	}
 	if (pg->closing && !pg->close_started && pg->resolver == NULL && !pg->busy) {
 		pg->close_started = true;
@@ -554,26 +544,4 @@ void skald__pg_kick(pg_t *pg)
 {
 	if (!pg->close_started)
 		uv_idle_start(&pg->kick, skald__pg_on_kick);
-}
-
-op_t *skald__pg_op_new(pg_t *pg, enum op_kind kind, void *arg)
-{
-	if (pg->closing)
-		return NULL;
-	op_t *op = calloc(1, sizeof *op);
-	if (op) {
-		op->kind = kind;
-		op->arg = arg;
-	}
-	return op;
-}
-
-void skald__pg_enqueue(pg_t *pg, op_t *op)
-{
-	if (pg->tail)
-		pg->tail->next = op;
-	else
-		pg->head = op;
-	pg->tail = op;
-	skald__pg_kick(pg);
 }

@@ -4,14 +4,14 @@
  *
  * Files (README.md explains the design):
  *   store.c       open, close, the store table and its registration
- *   conn.c        the connection engine and the queue of operations
+ *   conn.c        the connection engine and the operation in hand
  *   statements.c  the prepared statements; messages, encodings, parameters
  *   append.c      append
  *   read.c        read (one persistence id)
  *   order.c       read_all (the global order)
  *   ids.c         list_ids
- *   ops.c         highest, delete_to, snapshots; the dispatch of every
- *                 operation's statement and result
+ *   ops.c         start; highest, delete_to, snapshots; the dispatch of
+ *                 every operation's statement and result
  */
 #ifndef SKALD_STORES_POSTGRES_ENGINE_H
 #define SKALD_STORES_POSTGRES_ENGINE_H
@@ -34,19 +34,6 @@ enum conn_state {
 	C_READY,
 };
 
-enum op_kind {
-	OP_APPEND,
-	OP_READ,
-	OP_READ_ALL,
-	OP_HIGHEST,
-	OP_DELETE_TO,
-	OP_SNAP_SAVE,
-	OP_SNAP_LOAD,
-	OP_SNAP_DELETE,
-	OP_SNAP_DELETE_TO,
-	OP_LIST,
-};
-
 typedef struct pg_s pg_t;
 
 /* Per-write state of an append. */
@@ -60,27 +47,26 @@ typedef struct wstate_s {
 	bool solo; /* send alone (a statement with it failed on its data) */
 } wstate_t;
 
+/* The store's working state for the operation in hand (the front starts one
+ * at a time): what its statements need between them. */
 typedef struct op_s {
-	struct op_s *next;
-	enum op_kind kind;
+	skald_op_t *sop; /* the front's object: arguments, results */
+	skald_op_kind_t kind;
 	bool started;
 	bool finished; /* status is final; complete when at the head */
 	bool waiting;  /* read_all: waiting on the timer */
 	int status;
-	char *msg; /* message for skald_journal_set_errmsg, or NULL */
-	void *arg;
-	char *pid;     /* owned copy */
-	uint64_t a, b; /* per kind: (from, to), (after, -), seq bounds */
-	uint64_t left; /* streamed reads: events still wanted */
+	char *msg;       /* message for skald_journal_set_errmsg, or NULL */
+	const char *pid; /* sop's */
+	uint64_t a, b;   /* per kind: (from, to), (after, -), seq bounds */
+	uint64_t left;   /* streamed reads: events still wanted */
 	bool first_page;
 	bool prefetched; /* a page query is in flight for a later batch */
 	int stop_rc;     /* streamed: on_events asked to stop */
 	bool stopping;
-	skald_done_fn done;
 	union {
 		struct {
-			skald_append_fn cb;
-			skald_write_t *writes;
+			skald_write_t **writes;
 			size_t n;
 			wstate_t *ws;
 			char **texts; /* encoded data of every event */
@@ -93,10 +79,7 @@ typedef struct op_s {
 			bool safe;           /* the statement in flight is skald_append_safe */
 			size_t first_failed; /* write whose message op->msg is */
 		} append;
-		skald_events_fn on_events;
-		skald_seq_fn on_seq;
 		struct {
-			skald_snapshot_fn cb;
 			skald_snapshot_t *snap; /* save: the caller's */
 			char *text;
 			json_t *data; /* load: what was found, owned */
@@ -105,7 +88,6 @@ typedef struct op_s {
 			int64_t timestamp;
 		} snap;
 		struct {
-			skald_ids_fn cb;
 			char *prefix; /* lower bound */
 			char *upper;  /* NULL: no upper bound */
 			char *after;
@@ -147,7 +129,8 @@ struct pg_s {
 	uv_timer_t wait_timer;
 	resolver_t *resolver;
 	int open_handles;
-	op_t *head, *tail;
+	op_t *op; /* the operation in hand, or NULL; in slot */
+	op_t slot;
 	skald_event_t *evbuf;
 	json_error_t decode_err; /* why the first failed decode of a batch failed */
 	bool decode_failed;      /* decode_err is set; reset with each batch */
@@ -201,18 +184,16 @@ extern const char skald__pg_prepare_sql[];
 int skald__pg_send_prepared(pg_t *pg, const char *name, int n, const char *const *values,
                             const int *lengths, const int *formats);
 
-/* The queue                                                                 */
-void skald__pg_op_free(op_t *op);
+/* The operation in hand                                                    */
+
+/* Releases what op holds, once it is finished. */
+void skald__pg_op_clear(op_t *op);
 
 void skald__pg_pump(pg_t *pg);
 
 void skald__pg_on_kick(uv_idle_t *h);
 
 void skald__pg_kick(pg_t *pg);
-
-op_t *skald__pg_op_new(pg_t *pg, enum op_kind kind, void *arg);
-
-void skald__pg_enqueue(pg_t *pg, op_t *op);
 
 /* Encodes every event, rejects what cannot be stored, and numbers the
  * rounds. Returns 0 or SKALD_ENOMEM. */
@@ -222,9 +203,6 @@ int skald__pg_append_prepare(op_t *op);
 void skald__pg_append_next(pg_t *pg, op_t *op);
 
 void skald__pg_append_result(pg_t *pg, op_t *op, PGresult *res);
-
-int skald__pg_append(void *state, skald_write_t *writes, size_t nwrites, skald_append_fn cb,
-                     void *arg);
 
 /* Decodes JSON text of a result field into an owned object; NULL with
  * pg->decode_err set when it is not JSON. */
@@ -238,37 +216,20 @@ void skald__pg_read_send(pg_t *pg, op_t *op);
 
 void skald__pg_read_result(pg_t *pg, op_t *op, PGresult *res);
 
-int skald__pg_read(void *state, const char *pid, uint64_t from, uint64_t to, uint64_t max,
-                   skald_events_fn on_events, skald_done_fn done, void *arg);
-
 void skald__pg_read_all_send(pg_t *pg, op_t *op);
 
 void skald__pg_read_all_result(pg_t *pg, op_t *op, PGresult *res);
-
-int skald__pg_read_all(void *state, uint64_t after, uint64_t max, skald_events_fn on_events,
-                       skald_done_fn done, void *arg);
 
 void skald__pg_list_send(pg_t *pg, op_t *op);
 
 void skald__pg_list_result(pg_t *pg, op_t *op, PGresult *res);
 
-int skald__pg_list_ids(void *state, const char *prefix, const char *after, uint64_t max,
-                       skald_ids_fn on_ids, skald_done_fn done, void *arg);
+/* Prepares a list_ids op: its bounds as the statements want them. Returns 0
+ * or SKALD_ENOMEM. */
+int skald__pg_list_prepare(op_t *op);
 
-int skald__pg_highest(void *state, const char *pid, skald_seq_fn cb, void *arg);
-
-int skald__pg_delete_to(void *state, const char *pid, uint64_t to, skald_done_fn cb, void *arg);
-
-int skald__pg_snapshot_save(void *state, skald_snapshot_t *snap, skald_done_fn cb, void *arg);
-
-int skald__pg_snapshot_load(void *state, const char *pid, uint64_t max_seq, skald_snapshot_fn cb,
-                            void *arg);
-
-int skald__pg_snapshot_delete(void *state, const char *pid, uint64_t seq, skald_done_fn cb,
-                              void *arg);
-
-int skald__pg_snapshot_delete_to(void *state, const char *pid, uint64_t max_seq, skald_done_fn cb,
-                                 void *arg);
+/* The store's start member (store.h): takes op in hand and runs it. */
+void skald__pg_start(void *state, skald_op_t *sop);
 
 /* Sends the op's query, or finishes it when it needs none. */
 void skald__pg_start_op(pg_t *pg, op_t *op);

@@ -93,42 +93,29 @@ void skald__pg_list_result(pg_t *pg, op_t *op, PGresult *res)
 		}
 		free(op->u.list.after);
 		op->u.list.after = after;
-		rc = op->u.list.cb(pg->j, pg->idbuf, n, op->arg);
+		rc = skald_op_ids(op->sop, pg->idbuf, n);
 	}
 	if (rc != 0)
 		skald__pg_op_finish(op, rc, NULL);
 	else if (n < asked || op->left == 0)
 		skald__pg_op_finish(op, 0, NULL);
-	else if (pg->closing)
-		skald__pg_op_finish(op, SKALD_ECANCELED, NULL);
 	else
 		skald__pg_list_send(pg, op);
 }
 
-int skald__pg_list_ids(void *state, const char *prefix, const char *after, uint64_t max,
-                       skald_ids_fn on_ids, skald_done_fn done, void *arg)
+int skald__pg_list_prepare(op_t *op)
 {
-	pg_t *pg = state;
-	op_t *op = skald__pg_op_new(pg, OP_LIST, arg);
-	if (op == NULL)
-		return pg->closing ? SKALD_ECLOSED : SKALD_ENOMEM;
-	op->u.list.cb = on_ids;
-	op->done = done;
-	op->left = max;
-	if (prefix == NULL)
-		prefix = "";
+	const char *prefix = op->sop->persistence_id ? op->sop->persistence_id : "";
+	const char *after = op->sop->after_id ? op->sop->after_id : "";
 	op->u.list.prefix = strdup(prefix);
-	op->u.list.after = strdup(after ? after : "");
+	op->u.list.after = strdup(after);
 	if (*prefix)
 		op->u.list.upper = prefix_upper(prefix);
-	if (!op->u.list.prefix || !op->u.list.after) {
-		skald__pg_op_free(op);
+	if (!op->u.list.prefix || !op->u.list.after)
 		return SKALD_ENOMEM;
-	}
 	/* Strings the server cannot hold match no stored id. */
-	if (max == 0 || !skald__pg_utf8_valid((const unsigned char *)prefix) ||
-	    !skald__pg_utf8_valid((const unsigned char *)op->u.list.after))
+	if (op->left == 0 || !skald__pg_utf8_valid((const unsigned char *)prefix) ||
+	    !skald__pg_utf8_valid((const unsigned char *)after))
 		skald__pg_op_finish(op, 0, NULL);
-	skald__pg_enqueue(pg, op);
 	return 0;
 }

@@ -17,7 +17,7 @@ void skald__pg_read_all_send(pg_t *pg, op_t *op)
 static void on_wait_timer(uv_timer_t *t)
 {
 	pg_t *pg = t->data;
-	op_t *op = pg->head;
+	op_t *op = pg->op;
 	if (op && op->waiting) {
 		op->waiting = false;
 		op->started = false; /* sent again by skald__pg_pump, on whatever connection */
@@ -73,8 +73,6 @@ void skald__pg_read_all_result(pg_t *pg, op_t *op, PGresult *res)
 		skald__pg_op_finish(op, rc, NULL);
 	} else if (op->left == 0) {
 		skald__pg_op_finish(op, 0, NULL);
-	} else if (pg->closing) {
-		skald__pg_op_finish(op, SKALD_ECANCELED, NULL);
 	} else if (n == asked) {
 		skald__pg_read_all_send(pg, op);
 	} else if (xmin >= op->all.target || uv_now(pg->loop) >= op->all.deadline) {
@@ -94,22 +92,4 @@ void skald__pg_read_all_result(pg_t *pg, op_t *op, PGresult *res)
 		uv_timer_start(&pg->wait_timer, on_wait_timer, op->all.delay, 0);
 		op->all.delay = op->all.delay * 2 > 50 ? 50 : op->all.delay * 2;
 	}
-}
-
-int skald__pg_read_all(void *state, uint64_t after, uint64_t max, skald_events_fn on_events,
-                       skald_done_fn done, void *arg)
-{
-	pg_t *pg = state;
-	op_t *op = skald__pg_op_new(pg, OP_READ_ALL, arg);
-	if (op == NULL)
-		return pg->closing ? SKALD_ECLOSED : SKALD_ENOMEM;
-	op->u.on_events = on_events;
-	op->done = done;
-	op->a = after;
-	op->left = max;
-	op->first_page = true;
-	if (max == 0 || after >= INT64_MAXU)
-		skald__pg_op_finish(op, 0, NULL);
-	skald__pg_enqueue(pg, op);
-	return 0;
 }

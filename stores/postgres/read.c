@@ -24,8 +24,8 @@ json_t *skald__pg_decode(pg_t *pg, const PGresult *res, int row, int col)
 	return v;
 }
 
-/* Hands events[0..n) to on_events and releases their data. A decode
- * failure stops the read. Returns on_events' code, or the failure's. */
+/* Hands events[0..n) to the reader and releases their data. A decode
+ * failure stops the read. Returns the reader's code, or the failure's. */
 int skald__pg_deliver(pg_t *pg, op_t *op, size_t n)
 {
 	skald_event_t *ev = pg->evbuf;
@@ -36,7 +36,7 @@ int skald__pg_deliver(pg_t *pg, op_t *op, size_t n)
 		good++;
 	int rc = 0;
 	if (good > 0)
-		rc = op->u.on_events(pg->j, ev, good, op->arg);
+		rc = skald_op_events(op->sop, ev, good);
 	if (rc == 0 && good < n) {
 		const skald_event_t *bad = &ev[good];
 		skald_journal_set_bad_event(pg->j, bad->persistence_id, bad->seq, bad->offset);
@@ -76,9 +76,9 @@ void skald__pg_read_result(pg_t *pg, op_t *op, PGresult *res)
 		                    op->pid, m);
 		return;
 	}
-	if (op->stopping || (pg->closing && op->prefetched)) {
+	if (op->stopping) {
 		/* A page asked for ahead that nobody wants any more. */
-		skald__pg_op_finish(op, op->stopping ? op->stop_rc : SKALD_ECANCELED, NULL);
+		skald__pg_op_finish(op, op->stop_rc, NULL);
 		return;
 	}
 	size_t n = (size_t)PQntuples(res);
@@ -126,26 +126,4 @@ void skald__pg_read_result(pg_t *pg, op_t *op, PGresult *res)
 	} else if (!more) {
 		skald__pg_op_finish(op, 0, NULL);
 	}
-}
-
-int skald__pg_read(void *state, const char *pid, uint64_t from, uint64_t to, uint64_t max,
-                   skald_events_fn on_events, skald_done_fn done, void *arg)
-{
-	pg_t *pg = state;
-	op_t *op = skald__pg_op_new(pg, OP_READ, arg);
-	if (op == NULL || (op->pid = strdup(pid)) == NULL) {
-		free(op);
-		return pg->closing ? SKALD_ECLOSED : SKALD_ENOMEM;
-	}
-	op->u.on_events = on_events;
-	op->done = done;
-	op->a = from;
-	op->b = to > INT64_MAXU ? INT64_MAXU : to;
-	op->left = max;
-	op->first_page = true;
-	if (max == 0 || from > to || from > INT64_MAXU ||
-	    !skald__pg_utf8_valid((const unsigned char *)pid))
-		skald__pg_op_finish(op, 0, NULL);
-	skald__pg_enqueue(pg, op);
-	return 0;
 }

@@ -43,19 +43,14 @@ static void pg_close(void *state, void (*done)(skald_journal_t *j))
 	pg_t *pg = state;
 	pg->closing = true;
 	pg->close_done = done;
-	/* Queued operations still run; then the connection closes. Never
-	 * completes inside this call. */
+	/* The front closes once no operation runs: the connection closes.
+	 * Never completes inside this call. */
 	uv_idle_start(&pg->kick, skald__pg_on_kick);
 }
 
 static void pg_fini(void *state)
 {
 	pg_t *pg = state;
-	while (pg->head) {
-		op_t *op = pg->head;
-		pg->head = op->next;
-		skald__pg_op_free(op);
-	}
 	if (pg->conn)
 		PQfinish(pg->conn);
 	pg->conn = NULL;
@@ -75,16 +70,7 @@ static const skald_store_t postgres_store = {
         .open = pg_open,
         .close = pg_close,
         .fini = pg_fini,
-        .append = skald__pg_append,
-        .read = skald__pg_read,
-        .highest = skald__pg_highest,
-        .delete_to = skald__pg_delete_to,
-        .snapshot_save = skald__pg_snapshot_save,
-        .snapshot_load = skald__pg_snapshot_load,
-        .snapshot_delete = skald__pg_snapshot_delete,
-        .snapshot_delete_to = skald__pg_snapshot_delete_to,
-        .read_all = skald__pg_read_all,
-        .list_ids = skald__pg_list_ids,
+        .start = skald__pg_start,
         .migrate = skald__pg_migrate,
 };
 

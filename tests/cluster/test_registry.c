@@ -142,6 +142,14 @@ Test(registry, full_tables_are_a_clear_error)
 	cr_assert_eq(skald_group_join(sys, "g2", a), 0);
 	cr_assert_eq(skald_group_join(sys, "g3", a), SKALD_EFULL);
 	cr_assert_eq(skald_group_join(sys, "g1", a), 0, "joining twice takes no room");
+	/* Operators see how full the tables are. */
+	char *text;
+	size_t len;
+	cr_assert_eq(skald_metrics_render(&text, &len), 0);
+	cr_assert(strstr(text, "skald_cluster_registry_entries{kind=\"name\"} 3") != NULL, "%s",
+	          text);
+	cr_assert(strstr(text, "skald_cluster_registry_entries{kind=\"group\"} 2") != NULL);
+	free(text);
 	skald_system_stop(sys);
 }
 

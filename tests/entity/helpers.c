@@ -477,11 +477,12 @@ skald_ref_t spawn_watched(skald_system_t *sys, skald_ref_t observer,
 	return ref;
 }
 
-static int find_down(skald_ref_t ref, int *reason)
+/* The nth (from 0) down notice of ref: 1 and its reason, or 0. */
+static int find_down(skald_ref_t ref, int nth, int *reason)
 {
 	int n = atomic_load(&ndowns);
 	for (int i = 0; i < n; i++) {
-		if (skald_ref_eq(downs[i].ref, ref)) {
+		if (skald_ref_eq(downs[i].ref, ref) && nth-- == 0) {
 			if (reason != NULL)
 				*reason = downs[i].reason;
 			return 1;
@@ -492,12 +493,17 @@ static int find_down(skald_ref_t ref, int *reason)
 
 int has_down(skald_ref_t ref)
 {
-	return find_down(ref, NULL);
+	return find_down(ref, 0, NULL);
 }
 
 int await_down(skald_ref_t ref)
 {
+	return await_down_nth(ref, 0);
+}
+
+int await_down_nth(skald_ref_t ref, int nth)
+{
 	int reason = 0;
-	AWAIT(find_down(ref, &reason), WAIT_MS);
+	AWAIT(find_down(ref, nth, &reason), WAIT_MS);
 	return reason;
 }

@@ -276,6 +276,8 @@ skald_ref_t spawn_watched(skald_system_t *sys, skald_ref_t observer,
                           const skald_entity_type_t *type, const char *id);
 /* Waits (bounded) for the down notice of ref and returns its reason. */
 int await_down(skald_ref_t ref);
+/* As await_down, for the nth (from 0) notice of ref: one per watch. */
+int await_down_nth(skald_ref_t ref, int nth);
 /* Non-zero if a down notice of ref has arrived. */
 int has_down(skald_ref_t ref);
 

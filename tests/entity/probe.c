@@ -9,10 +9,8 @@
  *     (TR_COMMIT) before the journal front hears of it;
  *   - probe_fail_append, probe_fail_snapshot, probe_fail_snapshot_load and
  *     probe_fail_read make appends, snapshot saves, snapshot loads or event
- *     reads complete with that error without reaching the inner store. The
- *     completion is deferred by a harmless inner operation (a highest read),
- *     so that it runs on the loop, after the call returned and after the
- *     operations issued before it, as the store contract demands. A read
+ *     reads finish with that error without reaching the inner store (the
+ *     front runs the callback on the loop, after the call returned). A read
  *     failed with SKALD_EDECODE names its first event as the one that
  *     cannot be decoded, as a store does.
  */
@@ -91,225 +89,70 @@ static void probe_fini(void *state)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Appends                                                                   */
+/* Operations                                                                */
 
-typedef struct append_op_s {
-	skald_append_fn cb;
-	void *arg;
-	skald_write_t *writes;
-	size_t n;
-	int fail;
-} append_op_t;
-
-static void appended(skald_journal_t *j, int status, skald_write_t *writes, size_t n, void *arg)
+/* Runs when the inner store finishes an append, before the front hears. */
+static int appended(skald_op_t *op, int status, void *arg)
 {
-	append_op_t *op = arg;
-	for (size_t w = 0; w < n; w++) {
-		if (status != 0 || writes[w].status != 0)
+	for (size_t w = 0; w < op->nwrites && status == 0; w++) {
+		const skald_write_t *wr = op->writes[w];
+		if (wr->status != 0)
 			continue;
-		for (size_t i = 0; i < writes[w].nevents; i++) {
+		for (size_t i = 0; i < wr->nevents; i++) {
 			atomic_fetch_add(&probe_events_committed, 1);
-			trace_add(TR_COMMIT, writes[w].events[i].seq);
+			trace_add(TR_COMMIT, wr->events[i].seq);
 		}
 	}
-	skald_append_fn cb = op->cb;
-	void *cb_arg = op->arg;
-	free(op);
-	cb(j, status, writes, n, cb_arg);
+	return status;
 }
 
-static void failed_append(skald_journal_t *j, int status, uint64_t seq, void *arg)
+/* Finishes op with fail, as the inner store would report a failure. */
+static void fail_op(skald_op_t *op, int fail, const char *what)
 {
-	append_op_t *op = arg;
-	for (size_t w = 0; w < op->n; w++)
-		op->writes[w].status = op->fail;
-	skald_journal_set_errmsg(j, "probe: append failed on purpose");
-	skald_append_fn cb = op->cb;
-	void *cb_arg = op->arg;
-	skald_write_t *writes = op->writes;
-	size_t n = op->n;
-	int fail = op->fail;
-	free(op);
-	cb(j, fail, writes, n, cb_arg);
-}
-
-static int probe_append(void *state, skald_write_t *writes, size_t nwrites, skald_append_fn cb,
-                        void *arg)
-{
-	probe_t *p = state;
-	append_op_t *op = calloc(1, sizeof *op);
-	if (op == NULL)
-		return SKALD_ENOMEM;
-	*op = (append_op_t){cb, arg, writes, nwrites, atomic_load(&probe_fail_append)};
-	int rc;
-	if (op->fail != 0)
-		rc = p->inner->highest(p->istate, writes[0].persistence_id, failed_append, op);
-	else
-		rc = p->inner->append(p->istate, writes, nwrites, appended, op);
-	if (rc != 0)
-		free(op);
-	return rc;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Snapshots                                                                 */
-
-typedef struct snap_op_s {
-	skald_done_fn cb;
-	void *arg;
-	int fail;
-} snap_op_t;
-
-static void failed_snapshot(skald_journal_t *j, int status, uint64_t seq, void *arg)
-{
-	snap_op_t *op = arg;
-	skald_done_fn cb = op->cb;
-	void *cb_arg = op->arg;
-	int fail = op->fail;
-	free(op);
-	skald_journal_set_errmsg(j, "probe: snapshot save failed on purpose");
-	cb(j, fail, cb_arg);
-}
-
-static int probe_snapshot_save(void *state, skald_snapshot_t *snap, skald_done_fn cb, void *arg)
-{
-	probe_t *p = state;
-	int fail = atomic_load(&probe_fail_snapshot);
-	if (fail == 0) {
-		atomic_fetch_add(&probe_snapshots_forwarded, 1);
-		return p->inner->snapshot_save(p->istate, snap, cb, arg);
-	}
-	snap_op_t *op = malloc(sizeof *op);
-	if (op == NULL)
-		return SKALD_ENOMEM;
-	atomic_fetch_add(&probe_snapshots_failed, 1);
-	*op = (snap_op_t){cb, arg, fail};
-	int rc = p->inner->highest(p->istate, snap->persistence_id, failed_snapshot, op);
-	if (rc != 0)
-		free(op);
-	return rc;
-}
-
-typedef struct load_op_s {
-	skald_snapshot_fn cb;
-	void *arg;
-	int fail;
-} load_op_t;
-
-static void failed_load(skald_journal_t *j, int status, uint64_t seq, void *arg)
-{
-	load_op_t *op = arg;
-	skald_snapshot_fn cb = op->cb;
-	void *cb_arg = op->arg;
-	int fail = op->fail;
-	free(op);
-	skald_journal_set_errmsg(j, "probe: snapshot load failed on purpose");
-	cb(j, fail, NULL, cb_arg);
-}
-
-static int probe_snapshot_load(void *state, const char *pid, uint64_t max_seq, skald_snapshot_fn cb,
-                               void *arg)
-{
-	probe_t *p = state;
-	int fail = atomic_load(&probe_fail_snapshot_load);
-	if (fail == 0)
-		return p->inner->snapshot_load(p->istate, pid, max_seq, cb, arg);
-	load_op_t *op = malloc(sizeof *op);
-	if (op == NULL)
-		return SKALD_ENOMEM;
-	*op = (load_op_t){cb, arg, fail};
-	int rc = p->inner->highest(p->istate, pid, failed_load, op);
-	if (rc != 0)
-		free(op);
-	return rc;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Reads                                                                     */
-
-typedef struct read_op_s {
-	skald_done_fn done;
-	void *arg;
-	int fail;
-	char *pid;
-	uint64_t from;
-} read_op_t;
-
-static void failed_read(skald_journal_t *j, int status, uint64_t seq, void *arg)
-{
-	read_op_t *op = arg;
-	skald_journal_set_errmsg(j, "probe: read failed on purpose");
+	skald_journal_t *j = skald_op_journal(op);
+	skald_journal_set_errmsg(j, "probe: %s failed on purpose", what);
 	/* As a store does when it meets an event it cannot decode. */
-	if (op->fail == SKALD_EDECODE)
-		skald_journal_set_bad_event(j, op->pid, op->from, 0);
-	skald_done_fn done = op->done;
-	void *done_arg = op->arg;
-	int fail = op->fail;
-	free(op->pid);
-	free(op);
-	done(j, fail, done_arg);
+	if (op->kind == SKALD_OP_READ && fail == SKALD_EDECODE)
+		skald_journal_set_bad_event(j, op->persistence_id, op->from, 0);
+	skald_op_finish(op, fail);
 }
 
-static int probe_read(void *state, const char *pid, uint64_t from, uint64_t to, uint64_t max,
-                      skald_events_fn on_events, skald_done_fn done, void *arg)
+static void probe_start(void *state, skald_op_t *op)
 {
 	probe_t *p = state;
-	int fail = atomic_load(&probe_fail_read);
-	if (fail == 0)
-		return p->inner->read(p->istate, pid, from, to, max, on_events, done, arg);
-	read_op_t *op = malloc(sizeof *op);
-	if (op == NULL)
-		return SKALD_ENOMEM;
-	*op = (read_op_t){done, arg, fail, strdup(pid), from};
-	int rc = op->pid ? p->inner->highest(p->istate, pid, failed_read, op) : SKALD_ENOMEM;
-	if (rc != 0) {
-		free(op->pid);
-		free(op);
+	int fail;
+	switch (op->kind) {
+	case SKALD_OP_APPEND:
+		if ((fail = atomic_load(&probe_fail_append)) != 0) {
+			fail_op(op, fail, "append");
+			return;
+		}
+		op->on_finish = appended;
+		break;
+	case SKALD_OP_SNAPSHOT_SAVE:
+		if ((fail = atomic_load(&probe_fail_snapshot)) != 0) {
+			atomic_fetch_add(&probe_snapshots_failed, 1);
+			fail_op(op, fail, "snapshot save");
+			return;
+		}
+		atomic_fetch_add(&probe_snapshots_forwarded, 1);
+		break;
+	case SKALD_OP_SNAPSHOT_LOAD:
+		if ((fail = atomic_load(&probe_fail_snapshot_load)) != 0) {
+			fail_op(op, fail, "snapshot load");
+			return;
+		}
+		break;
+	case SKALD_OP_READ:
+		if ((fail = atomic_load(&probe_fail_read)) != 0) {
+			fail_op(op, fail, "read");
+			return;
+		}
+		break;
+	default:
+		break;
 	}
-	return rc;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Pass-through                                                              */
-
-static int probe_highest(void *state, const char *pid, skald_seq_fn cb, void *arg)
-{
-	probe_t *p = state;
-	return p->inner->highest(p->istate, pid, cb, arg);
-}
-
-static int probe_delete_to(void *state, const char *pid, uint64_t to, skald_done_fn cb, void *arg)
-{
-	probe_t *p = state;
-	return p->inner->delete_to(p->istate, pid, to, cb, arg);
-}
-
-static int probe_snapshot_delete(void *state, const char *pid, uint64_t seq, skald_done_fn cb,
-                                 void *arg)
-{
-	probe_t *p = state;
-	return p->inner->snapshot_delete(p->istate, pid, seq, cb, arg);
-}
-
-static int probe_snapshot_delete_to(void *state, const char *pid, uint64_t max_seq,
-                                    skald_done_fn cb, void *arg)
-{
-	probe_t *p = state;
-	return p->inner->snapshot_delete_to(p->istate, pid, max_seq, cb, arg);
-}
-
-static int probe_read_all(void *state, uint64_t after, uint64_t max, skald_events_fn on_events,
-                          skald_done_fn done, void *arg)
-{
-	probe_t *p = state;
-	return p->inner->read_all(p->istate, after, max, on_events, done, arg);
-}
-
-static int probe_list_ids(void *state, const char *prefix, const char *after, uint64_t max,
-                          skald_ids_fn on_ids, skald_done_fn done, void *arg)
-{
-	probe_t *p = state;
-	return p->inner->list_ids(p->istate, prefix, after, max, on_ids, done, arg);
+	p->inner->start(p->istate, op);
 }
 
 static const skald_store_t probe_store = {
@@ -320,16 +163,7 @@ static const skald_store_t probe_store = {
         .open = probe_open,
         .close = probe_close,
         .fini = probe_fini,
-        .append = probe_append,
-        .read = probe_read,
-        .highest = probe_highest,
-        .delete_to = probe_delete_to,
-        .snapshot_save = probe_snapshot_save,
-        .snapshot_load = probe_snapshot_load,
-        .snapshot_delete = probe_snapshot_delete,
-        .snapshot_delete_to = probe_snapshot_delete_to,
-        .read_all = probe_read_all,
-        .list_ids = probe_list_ids,
+        .start = probe_start,
 };
 
 void probe_register(void)

@@ -16,30 +16,42 @@ static skald_stats_t stats_of(skald_system_t *sys)
 	return st;
 }
 
-Test(spawn, unknown_journal_scheme_is_escheme)
+/* The journal is checked when the system starts: a bad one fails there,
+ * with the reason on the calling thread, not at the first entity. */
+static void expect_refused(const char *uri, int code, const char *says)
 {
-	skald_system_t *sys = sys_start("nosuch://x", 2);
-	char id[128];
-	unique_id(id, sizeof id, "scheme");
-	skald_ref_t ref = SKALD_REF_NULL;
-	int rc = skald_entity_spawn(sys, &acc_type, id, NULL, &ref);
-	cr_assert_eq(rc, SKALD_ESCHEME, "spawn: %d (%s)", rc, skald_err_name(rc));
-	cr_assert(skald_ref_is_null(ref), "a reference was handed out for a refused spawn");
-	cr_assert_eq(stats_of(sys).spawned, 0, "an actor was spawned");
-	skald_system_stop(sys);
+	skald_config_t cfg = {.threads = 2, .journal = uri};
+	skald_system_t *sys = NULL;
+	int rc = skald_system_new(&cfg, &sys);
+	cr_assert_eq(rc, code, "skald_system_new(%s): %s", uri, skald_err_name(rc));
+	cr_assert_null(sys);
+	cr_assert(strstr(skald_journal_open_errmsg(), says) != NULL, "errmsg: \"%s\"",
+	          skald_journal_open_errmsg());
+}
+
+Test(spawn, unknown_journal_scheme_fails_the_system_with_escheme)
+{
+	expect_refused("nosuch://x", SKALD_ESCHEME, "unknown journal URI scheme \"nosuch\"");
 	test_end();
 }
 
-Test(spawn, journal_uri_without_scheme_is_euri)
+Test(spawn, journal_uri_without_scheme_fails_the_system_with_euri)
 {
-	skald_system_t *sys = sys_start("no-scheme-here", 2);
-	char id[128];
-	unique_id(id, sizeof id, "uri");
-	skald_ref_t ref = SKALD_REF_NULL;
-	int rc = skald_entity_spawn(sys, &acc_type, id, NULL, &ref);
-	cr_assert_eq(rc, SKALD_EURI, "spawn: %d (%s)", rc, skald_err_name(rc));
-	cr_assert_eq(stats_of(sys).spawned, 0);
-	skald_system_stop(sys);
+	expect_refused("no-scheme-here", SKALD_EURI, "has no scheme");
+	test_end();
+}
+
+Test(spawn, bad_journal_option_fails_the_system_with_euri)
+{
+	expect_refused("memory://spawn-opt?batch=lots", SKALD_EURI, "batch must be a number");
+	test_end();
+}
+
+Test(spawn, bad_journal_in_the_environment_fails_the_system)
+{
+	setenv("SKALD_JOURNAL", "memory:no-slashes", 1);
+	expect_refused(NULL, SKALD_EURI, "memory://NAME");
+	unsetenv("SKALD_JOURNAL");
 	test_end();
 }
 

@@ -10,26 +10,60 @@
 
 TestSuite(auth, .init = fixture_setup, .fini = fixture_teardown, .timeout = 60);
 
-/* Long enough for several handshake attempts (the first retry comes after
- * 100 ms), short enough for the suite. */
-#define REFUSED_MS 1500
+/* An actor that looks "echo" up at the address it is given, from init,
+ * and records the status its callback gets. */
+typedef struct lookup_ctx_s {
+	const char *addr;
+	atomic_int done;
+	atomic_int status;
+} lookup_ctx_t;
 
-/* A node configured unlike b tries to reach it and must fail; then a node
- * configured like b (`right`) checks that nothing was delivered and that b
- * still serves. */
-static void expect_refused(node_t *b, const sys_opts_t *wrong, const sys_opts_t *right)
+static void looked_up(skald_actor_t *self, void *state, int status, skald_ref_t ref, void *arg)
+{
+	lookup_ctx_t *l = arg;
+	atomic_store(&l->status, status);
+	atomic_store(&l->done, 1);
+}
+
+static int lookup_init(skald_actor_t *self, void *state, void *arg)
+{
+	lookup_ctx_t *l = arg;
+	/* The longest wait of the suite: a refusal must end it at once. */
+	return skald_lookup(self, l->addr, "echo", 10 * WAIT_MS, looked_up, l);
+}
+
+static int idle_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
+{
+	return 0;
+}
+
+static const skald_behavior_t lookup_behavior = {.init = lookup_init, .receive = idle_receive};
+
+/* A node configured unlike b tries to reach it and must fail at once with
+ * `code`, not time out; then a node configured like b (`right`) checks that
+ * nothing was delivered and that b still serves. */
+static void expect_refused(node_t *b, const sys_opts_t *wrong, const sys_opts_t *right, int code)
 {
 	skald_system_t *x = sys_start(wrong);
 	static mon_ctx_t m;
 	spawn(x, &monitor_behavior, &m);
 	AWAIT(atomic_load(&m.armed), WAIT_MS);
 
-	int rc = skald_node_wait(x, b->addr, REFUSED_MS, NULL);
-	cr_assert_eq(rc, SKALD_ETIMEDOUT, "node_wait: %s", skald_err_name(rc));
+	/* Waits far longer than the retries take: only the refusal returns
+	 * its code; a wait that timed out would say SKALD_ETIMEDOUT. */
+	int rc = skald_node_wait(x, b->addr, 10 * WAIT_MS, NULL);
+	cr_assert_eq(rc, code, "node_wait: %s", skald_err_name(rc));
 	skald_ref_t r = SKALD_REF_NULL;
-	rc = skald_system_lookup(x, b->addr, "echo", REFUSED_MS, &r);
-	cr_assert_lt(rc, 0, "a refused node looked a name up");
+	rc = skald_system_lookup(x, b->addr, "echo", 10 * WAIT_MS, &r);
+	cr_assert_eq(rc, code, "lookup: %s", skald_err_name(rc));
 	cr_assert(skald_ref_is_null(r));
+	static lookup_ctx_t l;
+	l.addr = b->addr;
+	atomic_store(&l.done, 0);
+	spawn(x, &lookup_behavior, &l);
+	AWAIT(atomic_load(&l.done), 5 * WAIT_MS);
+	cr_assert_eq(atomic_load(&l.status), code, "skald_lookup: %s",
+	             skald_err_name(atomic_load(&l.status)));
 
 	/* Even knowing the reference, it cannot send: the message is a dead
 	 * letter on its own side, and an ask fails at once. */
@@ -56,7 +90,7 @@ static void expect_refused(node_t *b, const sys_opts_t *wrong, const sys_opts_t 
 Test(auth, a_node_with_the_wrong_secret_is_refused)
 {
 	node_t *b = node_start(&(node_opts_t){.name = "b"});
-	expect_refused(b, &(sys_opts_t){.secret = "not-the-" SECRET}, NULL);
+	expect_refused(b, &(sys_opts_t){.secret = "not-the-" SECRET}, NULL, SKALD_EAUTH);
 	node_exit_clean(b);
 }
 
@@ -64,7 +98,8 @@ Test(auth, a_node_of_another_cluster_is_refused)
 {
 	node_t *b = node_start(&(node_opts_t){.name = "b", .cluster = "blue"});
 	/* The right secret, the wrong cluster. */
-	expect_refused(b, &(sys_opts_t){.cluster = "green"}, &(sys_opts_t){.cluster = "blue"});
+	expect_refused(b, &(sys_opts_t){.cluster = "green"}, &(sys_opts_t){.cluster = "blue"},
+	               SKALD_ECLUSTER);
 	node_exit_clean(b);
 }
 

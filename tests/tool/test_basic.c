@@ -397,6 +397,10 @@ Test(exit_codes, usage_mistakes_are_1_and_name_the_flag, .timeout = TT_TIMEOUT)
 	        {{"tail", "--interval", "0", NULL}, "--interval"},
 	        {{"import", "--force=yes", NULL}, "--force"},
 	        {{"frobnicate", NULL}, "frobnicate"},
+	        /* A number that is only too large is told so. */
+	        {{"events", "x-1", "--from", "18446744073709551616", NULL}, "--from is at most"},
+	        {{"append", "", "--expect", "0", NULL}, "PID is empty"},
+	        {{"highest", "", NULL}, "PID is empty"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char *argv[16];
@@ -412,5 +416,27 @@ Test(exit_codes, usage_mistakes_are_1_and_name_the_flag, .timeout = TT_TIMEOUT)
 		tt_assert_code(&r, 1, cases[i].says);
 		cr_assert_not_null(strstr(r.err, cases[i].says), "case %zu: %s", i, r.err);
 		tt_free(&r);
+	}
+}
+
+Test(exit_codes, migrate_status_is_5_while_migrations_are_pending, .timeout = TT_TIMEOUT)
+{
+	for (const tt_store_t *s = tt_stores(); s->name; s++) {
+		tt_db_t db;
+		tt_db_new_empty(&db, s);
+		tt_result_t r;
+		tt_skald(&r, NULL, "migrate", "--status", "--store", db.uri, NULL);
+		tt_assert_code(&r, 5, s->name);
+		cr_assert_not_null(strstr(r.out, "pending  "), "%s", r.out);
+		cr_assert_not_null(strstr(r.err, "pending: run `skald migrate`"), "%s", r.err);
+		tt_free(&r);
+		tt_skald(&r, NULL, "migrate", "--store", db.uri, NULL);
+		tt_assert_code(&r, 0, s->name);
+		tt_free(&r);
+		tt_skald(&r, NULL, "migrate", "--status", "--store", db.uri, NULL);
+		tt_assert_code(&r, 0, s->name);
+		cr_assert_not_null(strstr(r.out, "up to date"), "%s", r.out);
+		tt_free(&r);
+		tt_db_drop(&db);
 	}
 }

@@ -374,7 +374,7 @@ static void pg_exec(const char *uri, const char *sql)
 	PQfinish(c);
 }
 
-void tt_db_new(tt_db_t *db, const tt_store_t *s)
+void tt_db_new_empty(tt_db_t *db, const tt_store_t *s)
 {
 	static int counter;
 	memset(db, 0, sizeof *db);
@@ -387,6 +387,11 @@ void tt_db_new(tt_db_t *db, const tt_store_t *s)
 		pg_exec(s->server, sql);
 	}
 	/* MongoDB makes a database when something is first written to it. */
+}
+
+void tt_db_new(tt_db_t *db, const tt_store_t *s)
+{
+	tt_db_new_empty(db, s);
 	migrate(db->uri, s->name);
 }
 

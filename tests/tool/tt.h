@@ -46,6 +46,8 @@ typedef struct tt_db_s {
 	char uri[700];
 } tt_db_t;
 void tt_db_new(tt_db_t *db, const tt_store_t *s);
+/* As tt_db_new, without the schema: `skald migrate` has work to do. */
+void tt_db_new_empty(tt_db_t *db, const tt_store_t *s);
 void tt_db_drop(tt_db_t *db);
 
 /* A persistence id nobody else uses: "PREFIX-PID_RANDOM". Returns a static

@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include <uv.h>
 
 #include "helpers.h"
@@ -243,4 +244,74 @@ Test(types, strings_of_unknown_codes_are_static)
 	cr_assert_eq(skald_strerror(-6000), skald_strerror(-6000));
 	cr_assert_eq(skald_err_name(-6000), skald_err_name(-6000));
 	cr_assert_eq(skald_strerror(TEST_ERR), skald_strerror(TEST_ERR));
+}
+
+/* --- chosen codecs -------------------------------------------------------- */
+
+typedef struct pair_s {
+	int32_t a, b;
+} pair_t;
+
+static int hand_encode(const void *payload, void **out, size_t *len)
+{
+	return SKALD_EENCODE;
+}
+
+Test(types, a_codec_is_chosen_alone_and_fixed_needs_a_size)
+{
+	static const skald_msgtype_t both = {
+	        .name = "types.both", .codec = &skald_codec_json, .encode = hand_encode};
+	static const skald_msgtype_t unsized = {.name = "types.unsized",
+	                                        .codec = &skald_codec_fixed};
+	static const skald_msgtype_t pair = {
+	        .name = "types.pair", .codec = &skald_codec_fixed, .size = sizeof(pair_t)};
+	static const skald_msgtype_t pair_json = {.name = "types.pair", .codec = &skald_codec_json};
+	uint32_t id, again;
+	cr_assert_eq(skald_type_register(&both, &id), SKALD_EINVAL);
+	cr_assert_eq(skald_type_register(&unsized, &id), SKALD_EINVAL);
+	cr_assert_eq(skald_type_register(&pair, &id), 0);
+	cr_assert_eq(skald_type_register(&(skald_msgtype_t){.name = "types.pair",
+	                                                    .codec = &skald_codec_fixed,
+	                                                    .size = sizeof(pair_t)},
+	                                 &again),
+	             0, "the same definition again");
+	cr_assert_eq(id, again);
+	cr_assert_eq(skald_type_register(&pair_json, &id), SKALD_ETYPEEXISTS,
+	             "the same name with another codec");
+}
+
+Test(types, the_fixed_codec_round_trips_and_refuses_another_size)
+{
+	static const skald_msgtype_t pair = {
+	        .name = "types.pair2", .codec = &skald_codec_fixed, .size = sizeof(pair_t)};
+	pair_t in = {7, -9};
+	void *bytes, *out;
+	size_t len;
+	cr_assert_eq(skald_codec_fixed.encode(&pair, &in, &bytes, &len), 0);
+	cr_assert_eq(len, sizeof(pair_t));
+	cr_assert_eq(skald_codec_fixed.decode(&pair, bytes, len, &out), 0);
+	cr_assert_eq(memcmp(out, &in, sizeof in), 0);
+	skald_codec_fixed.free(out);
+	cr_assert_eq(skald_codec_fixed.decode(&pair, bytes, len - 1, &out), SKALD_EDECODE);
+	free(bytes);
+}
+
+Test(types, the_json_codec_round_trips_any_value_and_refuses_garbage)
+{
+	static const skald_msgtype_t j = {.name = "types.json", .codec = &skald_codec_json};
+	json_t *in = json_pack("[s, {s:i}, n, f]", "x", "y", 3, 2.5);
+	void *bytes, *out;
+	size_t len;
+	cr_assert_eq(skald_codec_json.encode(&j, in, &bytes, &len), 0);
+	cr_assert_eq(skald_codec_json.decode(&j, bytes, len, &out), 0);
+	cr_assert(json_equal(in, out));
+	skald_codec_json.free(out);
+	free(bytes);
+	json_t *s = json_string("only a string");
+	cr_assert_eq(skald_codec_json.encode(&j, s, &bytes, &len), 0,
+	             "any value, not only objects");
+	free(bytes);
+	json_decref(s);
+	cr_assert_eq(skald_codec_json.decode(&j, "{\"a\":", 5, &out), SKALD_EDECODE);
+	json_decref(in);
 }
