@@ -27,10 +27,11 @@
 typedef struct skald__thread_s skald__thread_t;
 
 /* Message type ids below this one belong to built-in types: SKALD_TYPE_DOWN
- * (the runtime's own), SKALD_TYPE_NODE (the network layer's) and
- * SKALD_TYPE_MEMBER (the cluster's), the last two installed with
- * skald__type_install. Ids 4 to 15 are kept free for the cluster's next
- * built-in types (registry, groups). */
+ * (the runtime's own), SKALD_TYPE_NODE (the network layer's),
+ * SKALD_TYPE_MEMBER, SKALD_TYPE_NAME_LOST and SKALD_TYPE_GROUP (the
+ * cluster's: 3 to 5), all but the first installed with
+ * skald__type_install. Ids 6 to 9 are kept free for the registry's next
+ * built-in types, 10 to 15 for sharding's. */
 #define SKALD__TYPE_FIRST_USER 16u
 
 /* What an envelope carries. */

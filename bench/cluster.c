@@ -11,6 +11,9 @@
  *   cluster sixth_up      nodes=6 trials=5 p50_ms=X max_ms=X
  *       a 6th process started -> "up" on all five members
  *   cluster idle_bytes    nodes=5 per_node_bytes_per_s=X msgs_per_s=X
+ *   cluster name_visible  nodes=5 trials=20 p50_ms=X max_ms=X
+ *       skald_cluster_register on one member -> a waiting lookup answered
+ *       on every member (the last one)
  *   cluster idle_bytes    nodes=100 simulated per_node_bytes_per_s=X msgs_per_s=X
  *
  * Times come from the members' own reports (CLOCK_MONOTONIC, one clock for
@@ -139,6 +142,47 @@ static void idle_traffic_5(proc_t **m)
 	fflush(stdout);
 }
 
+/* The time of a "wait NAME ..." or "reg NAME ..." answer of p, or 0. */
+static uint64_t answered_at(proc_t *p, const char *word, const char *name)
+{
+	char prefix[64];
+	snprintf(prefix, sizeof prefix, "%s %s", word, name);
+	const char *l = proc_line(p, prefix);
+	int rc;
+	unsigned long long node, at;
+	unsigned actor, inc;
+	if (l == NULL ||
+	    sscanf(l, "%*s %*s %d %llx %u %u %llu", &rc, &node, &actor, &inc, &at) != 5)
+		return 0;
+	if (rc != 0)
+		fail(l);
+	return at;
+}
+
+/* A name registered on m[i % 5]: the time until the lookups that waited
+ * for it on all five members are answered. */
+static uint64_t name_visible(proc_t **m, int i)
+{
+	char name[32];
+	snprintf(name, sizeof name, "bench-%d", i);
+	char cmd[64];
+	snprintf(cmd, sizeof cmd, "wait %s 30000", name);
+	for (int k = 0; k < 5; k++)
+		proc_cmd(m[k], cmd);
+	/* The lookups wait once their actors run: give them a moment. */
+	usleep(50 * 1000);
+	snprintf(cmd, sizeof cmd, "reg %s", name);
+	proc_cmd(m[i % 5], cmd);
+	uint64_t t0 = 0, last = 0;
+	WAIT_FOR((t0 = answered_at(m[i % 5], "reg", name)) != 0, "a registration failed");
+	for (int k = 0; k < 5; k++) {
+		uint64_t t = 0;
+		WAIT_FOR((t = answered_at(m[k], "wait", name)) != 0, "a name was not seen");
+		last = t > last ? t : last;
+	}
+	return last > t0 ? last - t0 : 0;
+}
+
 static void idle_traffic_100(void)
 {
 	sim_t *sim = sim_new(11, 100);
@@ -177,6 +221,9 @@ int main(int argc, char **argv)
 	m[4] = member("m4", seed);
 	WAIT_FOR(all_see(m, 5, 5), "five members did not converge");
 	idle_traffic_5(m);
+	for (int i = 0; i < trials; i++)
+		t[i] = name_visible(m, i);
+	report("name_visible", "", t, trials);
 	int sixth = trials < 5 ? trials : 5;
 	for (int i = 0; i < sixth; i++) {
 		uint64_t t0 = proc_now_ms();

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "actors/cluster/cluster_int.h"
+#include "actors/cluster/reg.h"
 #include "actors/remote/remote_int.h"
 #include "skald/cluster.h"
 
@@ -52,6 +53,7 @@ typedef struct binding_s {
 	skald__net_t *net;
 	skald_system_t *sys;
 	skald__cl_t *cl;
+	skald__reg_t *reg; /* the registry of names and groups (reg.h) */
 	uint64_t self;
 	seed_t *seeds;
 	size_t nseeds;
@@ -79,6 +81,7 @@ typedef struct binding_s {
 	skald_member_t me;
 	skald_member_t *up; /* age order */
 	size_t nup;
+	uint64_t published; /* the digest of the view published (network thread) */
 	_Atomic uint64_t msgs_sent, bytes_sent, msgs_received, bytes_received;
 	int final_err; /* this node can never be up again: its reason */
 	char final_why[WHY_MAX];
@@ -199,6 +202,7 @@ static void publish(binding_t *b)
 	for (size_t i = 0; i < nup; i++)
 		member_of(&up[i], &list[i]);
 	free(up);
+	b->published = skald__cl_digest(b->cl);
 	uv_mutex_lock(&b->lock);
 	member_of(skald__cl_self(b->cl), &b->me);
 	free(b->up);
@@ -261,6 +265,12 @@ static void handle_event(binding_t *b, const pending_ev_t *p)
 	} else if (p->ev == SKALD__CL_EV_DOWN) {
 		ev.reason = SKALD_ENODEDOWN;
 		skald__net_ban(b->net, p->rec.node, 1);
+	} else if (p->ev == SKALD__CL_EV_UP && !ev.self && b->self < p->rec.node) {
+		/* A full mesh: messages to the actors of any member (the
+		 * registry's included) need a connection, which the probes
+		 * alone open only to some members. The lower node id opens
+		 * it, so that two members do not both connect at once. */
+		skald__net_cluster_connect(b->net, p->rec.node, p->rec.addr);
 	} else if (p->ev == SKALD__CL_EV_REMOVED && ev.self) {
 		set_final(b, SKALD_ESTOPPING, "this node left the cluster");
 	} else if (p->ev == SKALD__CL_EV_REMOVED) {
@@ -305,7 +315,10 @@ static void after(binding_t *b)
 		free(q);
 		changed = 1;
 	}
-	if (changed)
+	/* A merge can change the view without an event: an up number that
+	 * converges to the smallest one given (a joiner admitted by two
+	 * seeds at once). Placement and the registry read the snapshot. */
+	if (changed || skald__cl_digest(b->cl) != b->published)
 		publish(b);
 	b->draining = 0;
 	skald__conn_flush_dirty(b->net);
@@ -437,8 +450,10 @@ static void hook_refused(void *ctx, const char *addr, uint64_t node, int reason,
 static void unref(binding_t *b)
 {
 	if (--b->handles == 0) {
-		/* Nothing of the network refers to b now. */
+		/* Nothing of the network refers to b now, and the system's
+		 * actors, the registry's included, are gone. */
 		skald__cl_free(b->cl);
+		skald__reg_free(b->reg);
 		for (size_t i = 0; i < b->nseeds; i++) {
 			for (size_t k = 0; k < b->seeds[i].nresolved; k++)
 				free(b->seeds[i].resolved[k]);
@@ -714,6 +729,8 @@ int skald_cluster_start(skald_system_t *sys, const skald_cluster_config_t *cfg)
 	        .ctx = b,
 	};
 	rc = skald__cl_new(&lc, &b->cl);
+	if (rc == 0 && (rc = skald__reg_new(sys, cfg, &b->reg)) < 0)
+		skald__cl_free(b->cl);
 	if (rc < 0) {
 		free(b->seeds);
 		free(b);
@@ -725,6 +742,7 @@ int skald_cluster_start(skald_system_t *sys, const skald_cluster_config_t *cfg)
 	void *none = NULL;
 	if (!atomic_compare_exchange_strong(&net->above, &none, b)) {
 		skald__cl_free(b->cl);
+		skald__reg_free(b->reg);
 		uv_cond_destroy(&b->cond);
 		uv_mutex_destroy(&b->lock);
 		free(b->seeds);
@@ -737,12 +755,40 @@ int skald_cluster_start(skald_system_t *sys, const skald_cluster_config_t *cfg)
 		 * of memory; the cluster stays unusable. */
 		atomic_store(&net->above, NULL);
 		skald__cl_free(b->cl);
+		skald__reg_free(b->reg);
 		uv_cond_destroy(&b->cond);
 		uv_mutex_destroy(&b->lock);
 		free(b->seeds);
 		free(b);
+		return rc;
 	}
+	/* The registry's actor subscribes to member events: the cluster is
+	 * visible by now. */
+	if ((rc = skald__reg_start(b->reg)) < 0)
+		SKALD_LOG(SKALD_LOG_ERROR,
+		          "cluster: the registry of names and groups could not start: %s",
+		          skald_strerror(rc));
 	return rc;
+}
+
+skald__reg_t *skald__reg_of(skald_system_t *sys)
+{
+	binding_t *b = binding_of(sys);
+	return b != NULL ? b->reg : NULL;
+}
+
+int skald__cluster_view(skald_system_t *sys, skald_member_t **out, size_t *n)
+{
+	binding_t *b = binding_of(sys);
+	if (b == NULL)
+		return SKALD_EINVAL;
+	uv_mutex_lock(&b->lock);
+	*n = b->nup;
+	*out = malloc((b->nup ? b->nup : 1) * sizeof **out);
+	if (*out != NULL)
+		memcpy(*out, b->up, b->nup * sizeof **out);
+	uv_mutex_unlock(&b->lock);
+	return *out != NULL ? 0 : SKALD_ENOMEM;
 }
 
 static void why_put(char *why, size_t len, const char *s)

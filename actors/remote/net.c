@@ -873,6 +873,25 @@ void skald__net_cluster_send(skald__net_t *net, uint64_t node, const char *addr,
 	}
 }
 
+void skald__net_cluster_connect(skald__net_t *net, uint64_t node, const char *addr)
+{
+	if (net->stopping || net->isolated || addr == NULL || addr[0] == '\0')
+		return;
+	skald__peer_t *p = skald__peer_find(net, node);
+	if (p != NULL && (p->banned || p->conn != NULL))
+		return;
+	skald__target_t *t = target_find(net, addr);
+	if (t != NULL && t->conn != NULL)
+		return;
+	if (t == NULL && (t = target_get(net, addr, true)) == NULL)
+		return; /* target_get connects a new target */
+	t->expect = node;
+	if (t->conn == NULL) {
+		uv_timer_stop(&t->retry);
+		skald__conn_connect(t);
+	}
+}
+
 void skald__net_ban(skald__net_t *net, uint64_t node, int close_now)
 {
 	skald__peer_t *p = skald__peer_get(net, node);

@@ -229,6 +229,10 @@ int skald__net_call(skald__net_t *net, void (*fn)(skald__net_t *net, void *arg),
  * frames wait; more are dropped). Best effort: nothing is reported. */
 void skald__net_cluster_send(skald__net_t *net, uint64_t node, const char *addr, const uint8_t *buf,
                              size_t len);
+/* Connects to node at addr as skald__net_cluster_send does (on demand,
+ * never retried on a timer), unless a connection to it exists: so that
+ * every member can be sent to as soon as it is up. */
+void skald__net_cluster_connect(skald__net_t *net, uint64_t node, const char *addr);
 /* From now on, node's connections carry only CLUSTER frames and it is
  * never reported up; with close_now, its connection is closed (its
  * watchers get SKALD_ENODEDOWN at once). */

@@ -26,8 +26,16 @@
  * messages to them are dead letters.
  *
  * The membership runs on the network thread; every function here is safe
- * from any thread unless said otherwise. The registry, groups and remote
- * spawn of the cluster are not part of this header yet.
+ * from any thread unless said otherwise.
+ *
+ * On top of the membership: a cluster-wide registry of names, groups of
+ * actors under a key (a receptionist), and the remote spawn of behaviours
+ * registered by name. Each node runs one registry actor that owns the
+ * registrations made on that node, pushes every change to the registry
+ * actors of the other up members, and sends its whole part to a member that
+ * comes up (docs/CLUSTER.md, "Registry, groups and remote spawn"). It is
+ * published on its node (skald_publish) as "skald.cluster.registry", a name
+ * the application must leave alone.
  */
 #ifndef SKALD_CLUSTER_H
 #define SKALD_CLUSTER_H
@@ -36,6 +44,7 @@
 #include <stdint.h>
 
 #include "actor.h"
+#include "remote.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -62,6 +71,14 @@ typedef struct skald_cluster_config_s {
 	 * minutes included; a join beyond it is refused (SKALD_ETOOMANY).
 	 * 0: 1,024. */
 	unsigned max_members;
+	/* Name registrations this node holds at once, its own and those
+	 * replicated from other members (a name registered on two nodes at
+	 * once counts twice until the loser is withdrawn). Give every member
+	 * the same value: a replicated name that does not fit is dropped
+	 * with a warning. 0: 10,000. */
+	unsigned max_names;
+	/* Group entries (key, actor) held at once, the same way. 0: 10,000. */
+	unsigned max_group_entries;
 } skald_cluster_config_t;
 
 /*
@@ -198,6 +215,213 @@ typedef struct skald_member_event_s {
  */
 int skald_cluster_subscribe(skald_actor_t *self);
 int skald_cluster_unsubscribe(skald_actor_t *self);
+
+/* ------------------------------------------------------------------------ */
+/* Names: the cluster-wide registry                                          */
+
+/* Longest name, group key or behaviour name, in bytes (without the NUL). */
+#define SKALD_NAME_MAX 255
+
+/*
+ * Registers ref under name for the whole cluster; name is copied. The name
+ * is visible on this node when the call returns and on every other up
+ * member once the change has reached it (a member that comes up later gets
+ * it with this node's whole registry). The registration belongs to this
+ * node: it ends when ref's actor stops (this node watches it), when
+ * skald_cluster_unregister is called here, or when this node or ref's node
+ * is down or removed. ref may live on any node.
+ *
+ * One name, one actor. If another node registered the same name at the
+ * same time (neither knew of the other yet), every member keeps the
+ * registration of the OLDER member (lower (up number, node id), the age
+ * order of skald_cluster_members()); the node of the other one withdraws
+ * it and tells its actor with a SKALD_TYPE_NAME_LOST message.
+ *
+ * Any thread; never blocks. Errors:
+ *   SKALD_EINVAL        cluster not started, NULL or empty name, null ref
+ *   SKALD_ENAMETOOLONG  name longer than SKALD_NAME_MAX bytes
+ *   SKALD_EEXISTS       the name is already registered to another actor,
+ *                       as far as this node knows (registering the same
+ *                       ref again is a no-op: 0)
+ *   SKALD_EFULL         this node's table holds max_names names (its own
+ *                       and those of the other members)
+ *   SKALD_ENOMEM
+ */
+int skald_cluster_register(skald_system_t *sys, const char *name, skald_ref_t ref);
+
+/* Withdraws this node's registration of name everywhere. Only the node
+ * that registered a name can withdraw it. Any thread. Errors: SKALD_EINVAL,
+ * SKALD_ENAMETOOLONG, SKALD_ENOTFOUND (this node holds no registration of
+ * name), SKALD_ENOMEM. */
+int skald_cluster_unregister(skald_system_t *sys, const char *name);
+
+/* The actor registered under name, as this node knows it now, in *ref.
+ * Any thread; never blocks. Errors: SKALD_EINVAL (cluster not started,
+ * NULL argument, empty name), SKALD_ENAMETOOLONG, SKALD_ENOTFOUND. */
+int skald_cluster_whereis(skald_system_t *sys, const char *name, skald_ref_t *ref);
+
+/*
+ * Looks name up, waiting up to timeout_ms for it to be registered (on any
+ * member) if it is not known yet; 0 does not wait. cb runs once on self's
+ * thread, never before the call returns, with status 0 and the reference,
+ * or SKALD_ETIMEDOUT (not registered in time) or SKALD_ECANCELED (self
+ * stopping or restarting). name is copied; arg is passed to cb as is.
+ * Errors (cb is never called): SKALD_EINVAL (cluster not started, NULL
+ * self or cb, NULL or empty name), SKALD_ENAMETOOLONG, SKALD_ENOTOWNER (not
+ * on self's thread), SKALD_ETOOMANY (1,024 lookups already wait on this
+ * node), SKALD_ENOMEM, libuv codes (the timer).
+ */
+int skald_cluster_lookup(skald_actor_t *self, const char *name, uint64_t timeout_ms,
+                         skald_lookup_fn cb, void *arg);
+
+/* skald_cluster_lookup for threads that are not the system's: blocks until
+ * name is known or timeout_ms passes; on 0 the reference is in *ref.
+ * Errors: SKALD_EINVAL (cluster not started, NULL ref, NULL or empty name),
+ * SKALD_ENAMETOOLONG, SKALD_ENOTOWNER (on a scheduler thread),
+ * SKALD_ETIMEDOUT, SKALD_ESTOPPING (the system is stopping). */
+int skald_cluster_system_lookup(skald_system_t *sys, const char *name, uint64_t timeout_ms,
+                                skald_ref_t *ref);
+
+/* Built-in type of the message a registered actor receives when its name
+ * went to another actor (a registration of the same name, made at the same
+ * time by an older member, won). Payload skald_name_lost_t, freed by the
+ * runtime after receive. It crosses the wire (the actor may live on another
+ * node than the registration). */
+#define SKALD_TYPE_NAME_LOST 4u
+
+typedef struct skald_name_lost_s {
+	char name[SKALD_NAME_MAX + 1];
+	skald_ref_t winner; /* the actor that holds the name now */
+} skald_name_lost_t;
+
+/* ------------------------------------------------------------------------ */
+/* Groups: actors checked in under a key                                     */
+
+/*
+ * Checks ref in under key (copied) for the whole cluster. A key holds any
+ * number of actors; an actor may be in any number of groups. Like a name,
+ * the entry belongs to this node and ends when the actor stops, when
+ * skald_group_leave is called here, or when this node or ref's node is
+ * down or removed. Joining twice is a no-op. Any thread; never blocks.
+ * Errors: SKALD_EINVAL (cluster not started, NULL or empty key, null ref),
+ * SKALD_ENAMETOOLONG (key longer than SKALD_NAME_MAX), SKALD_EFULL (this
+ * node's table holds max_group_entries entries, its own and those of the
+ * other members), SKALD_ENOMEM.
+ */
+int skald_group_join(skald_system_t *sys, const char *key, skald_ref_t ref);
+
+/* Removes this node's entry (key, ref) everywhere. Any thread. Errors:
+ * SKALD_EINVAL, SKALD_ENAMETOOLONG, SKALD_ENOTFOUND (this node checked no
+ * such entry in), SKALD_ENOMEM. */
+int skald_group_leave(skald_system_t *sys, const char *key, skald_ref_t ref);
+
+/* Copies the actors under key, as this node knows them now, ordered by
+ * reference (node, actor, incarnation), into out[0..cap), and stores how
+ * many there are in *n (may exceed cap). Any thread. Errors: SKALD_EINVAL
+ * (cluster not started, NULL key or n, NULL out with cap > 0),
+ * SKALD_ENAMETOOLONG. */
+int skald_group_members(skald_system_t *sys, const char *key, skald_ref_t *out, size_t cap,
+                        size_t *n);
+
+/* Built-in type of group events; payload skald_group_event_t, freed by the
+ * runtime after receive. Never crosses the wire. */
+#define SKALD_TYPE_GROUP 5u
+
+typedef enum {
+	SKALD_GROUP_EV_CURRENT = 1, /* first after subscribing: the listing */
+	SKALD_GROUP_EV_JOINED,      /* ref was checked in */
+	SKALD_GROUP_EV_LEFT,        /* ref is gone from the group: see reason */
+} skald_group_event_kind_t;
+
+typedef struct skald_group_event_s {
+	skald_group_event_kind_t kind;
+	char key[SKALD_NAME_MAX + 1];
+	skald_ref_t ref; /* JOINED, LEFT */
+	/* LEFT: 0 (skald_group_leave), SKALD_ENOACTOR (the actor stopped),
+	 * SKALD_ENODEDOWN (its node, or the node that checked it in, is down
+	 * or removed); 0 too when this node missed the change itself and
+	 * learnt it from the other node's whole registry. */
+	int reason;
+	/* CURRENT: the listing, ordered as skald_group_members. Owned by the
+	 * event. */
+	skald_ref_t *refs;
+	size_t nrefs;
+} skald_group_event_t;
+
+/*
+ * self receives SKALD_TYPE_GROUP messages for key (copied): CURRENT first,
+ * then a JOINED or LEFT for every change this node sees, until self stops
+ * or unsubscribes. Subscribing twice to one key is a no-op. Owner thread
+ * only. Errors: SKALD_EINVAL (cluster not started, NULL self or key, empty
+ * key), SKALD_ENAMETOOLONG, SKALD_ENOTOWNER, SKALD_ETOOMANY (1,024
+ * subscriptions on this node), SKALD_ENOMEM.
+ */
+int skald_group_subscribe(skald_actor_t *self, const char *key);
+/* Ends the subscription; events already sent may still arrive. Errors: as
+ * skald_group_subscribe, and SKALD_ENOTFOUND (no such subscription). */
+int skald_group_unsubscribe(skald_actor_t *self, const char *key);
+
+/* ------------------------------------------------------------------------ */
+/* Remote spawn                                                              */
+
+/*
+ * Registers b under name (both borrowed for the life of the process: a
+ * static const behaviour) so that any member can spawn it on this node.
+ * The table is process-wide, like message types: register the same
+ * behaviours in every process of the cluster. Registering the same pair
+ * again is a no-op. Thread-safe.
+ *
+ * The spawned actor's argument is the payload its spawner sent, decoded on
+ * this node with its type's decode: it belongs to the actor, so a
+ * behaviour whose argument must be freed sets free_arg (called once after
+ * the final stop; typically the type's free). With no argument (type 0),
+ * arg is NULL.
+ *
+ * Errors: SKALD_EINVAL (NULL name or b, empty name, no receive callback),
+ * SKALD_ENAMETOOLONG, SKALD_EEXISTS (name taken by another behaviour),
+ * SKALD_ETOOMANY (256 behaviours).
+ */
+int skald_cluster_behavior_register(const char *name, const skald_behavior_t *b);
+
+/* The outcome of a remote spawn, on the spawner's thread: status 0 and the
+ * new actor's reference, or a failure (see skald_cluster_spawn). */
+typedef void (*skald_spawned_fn)(skald_actor_t *self, void *state, int status, skald_ref_t ref,
+                                 void *arg);
+
+/*
+ * Spawns the behaviour registered as `behavior` on the member `node` (this
+ * node's own id works too), as a top-level actor there, with payload, a
+ * message of type `type` (0 and NULL: no argument), as its argument.
+ * payload is borrowed: encoded with its type's codec before the call
+ * returns, so the caller still owns it. The request goes through this
+ * node's registry actor, which relays it to the member's (waiting, within
+ * timeout_ms, for a member that came up a moment ago to be found). cb runs
+ * once on self's thread with the reference, or a failure:
+ *   SKALD_ENOTFOUND    no behaviour of that name on the member
+ *   SKALD_ENOTYPE      the member does not know the argument's type
+ *   SKALD_ENOCODEC     the type has no decode there
+ *   SKALD_EDECODE      its decode failed
+ *   SKALD_ESTOPPING, SKALD_ETOOMANY, SKALD_ENOMEM  the spawn there failed
+ *   SKALD_ETOOMANY     256 spawns already wait here for members not found
+ *   SKALD_ENODEDOWN    the member went down meanwhile
+ *   SKALD_ETIMEDOUT, SKALD_ECANCELED, SKALD_ENOACTOR  (the ask's own)
+ * arg is passed to cb as is. Errors (cb is never called): SKALD_EINVAL
+ * (cluster not started, NULL self, behavior or cb, payload without a
+ * type), SKALD_ENAMETOOLONG, SKALD_ENOTOWNER, SKALD_ENOTYPE (type not
+ * registered here), SKALD_ENOCODEC (type without encode), SKALD_EENCODE,
+ * SKALD_ENODEDOWN (node is neither this one nor an up member of
+ * skald_cluster_members), SKALD_ESTOPPING, SKALD_ENOMEM.
+ */
+int skald_cluster_spawn(skald_actor_t *self, uint64_t node, const char *behavior, uint32_t type,
+                        const void *payload, uint64_t timeout_ms, skald_spawned_fn cb, void *arg);
+
+/* skald_cluster_spawn for threads that are not the system's: blocks up to
+ * timeout_ms; on 0 the new actor's reference is in *ref. Errors: those of
+ * skald_cluster_spawn and of its cb, and SKALD_ENOTOWNER on a scheduler
+ * thread. */
+int skald_cluster_system_spawn(skald_system_t *sys, uint64_t node, const char *behavior,
+                               uint32_t type, const void *payload, uint64_t timeout_ms,
+                               skald_ref_t *ref);
 
 #ifdef __cplusplus
 }

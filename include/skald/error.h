@@ -49,7 +49,13 @@ extern "C" {
 	XX(EPROTO, -5031, "protocol error: malformed, oversized or unexpected frame")              \
 	XX(ENOCODEC, -5032, "the message type has no codec and cannot cross nodes")                \
 	XX(EADDR, -5040, "malformed node address: expected tcp://HOST:PORT")                       \
-	XX(ENONET, -5041, "the network is not started: call skald_remote_start first")
+	XX(ENONET, -5041, "the network is not started: call skald_remote_start first")             \
+	XX(ENAMETOOLONG, -5042,                                                                    \
+	   "name too long: names, group keys and behaviour names are at most "                     \
+	   "SKALD_NAME_MAX (255) bytes")                                                           \
+	XX(EFULL, -5043,                                                                           \
+	   "the cluster registry is full: raise skald_cluster_config_t.max_names or "              \
+	   "max_group_entries")
 
 typedef enum {
 #define XX(name, value, msg) SKALD_##name = value,

@@ -56,7 +56,7 @@ static int num_decode(const void *data, size_t len, void **payload)
 	return 0;
 }
 
-static const skald_msgtype_t num_type = {
+const skald_msgtype_t proc_num_type = {
         .name = "cltest.num", .encode = num_encode, .decode = num_decode};
 static uint32_t t_num;
 
@@ -114,6 +114,185 @@ static int watcher_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 
 static const skald_behavior_t watcher_behavior = {.init = watcher_init, .receive = watcher_receive};
 
+/* --- the registry's commands ---------------------------------------------- */
+
+#define REF_FMT     "%" PRIx64 " %u %u"
+#define REF_ARGS(r) (r).node, (r).actor, (r).incarnation
+
+/* An actor registered under a name: says when it loses it, and answers
+ * asks of a number like the echo. */
+static int named_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
+{
+	if (msg->type == SKALD_TYPE_NAME_LOST) {
+		const skald_name_lost_t *l = msg->payload;
+		dprintf(rep_fd, "lost %s " REF_FMT " %" PRIu64 "\n", l->name, REF_ARGS(l->winner),
+		        proc_now_ms());
+	}
+	return echo_receive(self, state, msg);
+}
+
+static const skald_behavior_t named_behavior = {.receive = named_receive};
+
+typedef struct text_s {
+	char s[SKALD_NAME_MAX + 1];
+	unsigned long ms;
+} text_t;
+
+static void waited(skald_actor_t *self, void *state, int status, skald_ref_t ref, void *arg)
+{
+	const text_t *t = state;
+	dprintf(rep_fd, "wait %s %d " REF_FMT " %" PRIu64 "\n", t->s, status, REF_ARGS(ref),
+	        proc_now_ms());
+	skald_stop_self(self);
+}
+
+static int waiter_init(skald_actor_t *self, void *state, void *arg)
+{
+	text_t *t = state;
+	*t = *(text_t *)arg;
+	free(arg);
+	int rc = skald_cluster_lookup(self, t->s, t->ms, waited, NULL);
+	if (rc < 0) {
+		dprintf(rep_fd, "wait %s %d 0 0 0 %" PRIu64 "\n", t->s, rc, proc_now_ms());
+		skald_stop_self(self);
+	}
+	return 0;
+}
+
+static int nothing_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
+{
+	return 0;
+}
+
+static const skald_behavior_t waiter_behavior = {
+        .state_size = sizeof(text_t), .init = waiter_init, .receive = nothing_receive};
+
+static int gsub_init(skald_actor_t *self, void *state, void *arg)
+{
+	text_t *t = state;
+	*t = *(text_t *)arg;
+	free(arg);
+	int rc = skald_group_subscribe(self, t->s);
+	if (rc < 0)
+		dprintf(rep_fd, "gcur %s %d\n", t->s, rc);
+	return 0;
+}
+
+static int gsub_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
+{
+	if (msg->type != SKALD_TYPE_GROUP)
+		return 0;
+	const skald_group_event_t *ev = msg->payload;
+	uint64_t now = proc_now_ms();
+	if (ev->kind == SKALD_GROUP_EV_CURRENT) {
+		for (size_t i = 0; i < ev->nrefs; i++)
+			dprintf(rep_fd, "gev %s %d " REF_FMT " 0 %" PRIu64 "\n", ev->key, ev->kind,
+			        REF_ARGS(ev->refs[i]), now);
+		dprintf(rep_fd, "gcur %s %zu\n", ev->key, ev->nrefs);
+	} else {
+		dprintf(rep_fd, "gev %s %d " REF_FMT " %d %" PRIu64 "\n", ev->key, ev->kind,
+		        REF_ARGS(ev->ref), ev->reason, now);
+	}
+	return 0;
+}
+
+static const skald_behavior_t gsub_behavior = {
+        .state_size = sizeof(text_t), .init = gsub_init, .receive = gsub_receive};
+
+/* What cltest.adder spawns with: its argument, a number, added to each
+ * number it is asked. */
+static int adder_init(skald_actor_t *self, void *state, void *arg)
+{
+	*(uintptr_t *)state = (uintptr_t)arg;
+	/* The same id everywhere in the process, also outside a member. */
+	return skald_type_register(&proc_num_type, &t_num);
+}
+
+static int adder_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
+{
+	if (msg->type == t_num)
+		skald_reply(self, msg, t_num,
+		            (void *)((uintptr_t)msg->payload + *(uintptr_t *)state));
+	return 0;
+}
+
+const skald_behavior_t proc_adder_behavior = {
+        .state_size = sizeof(uintptr_t), .init = adder_init, .receive = adder_receive};
+
+/* Spawns `named` and registers it under name; reports it. */
+static void register_named(skald_system_t *sys, const char *name)
+{
+	skald_ref_t r = SKALD_REF_NULL;
+	int rc = skald_spawn(sys, &named_behavior, NULL, NULL, &r);
+	if (rc == 0)
+		rc = skald_cluster_register(sys, name, r);
+	dprintf(rep_fd, "reg %s %d " REF_FMT " %" PRIu64 "\n", name, rc, REF_ARGS(r),
+	        proc_now_ms());
+}
+
+static void spawn_text(skald_system_t *sys, const skald_behavior_t *b, const char *s,
+                       unsigned long ms)
+{
+	text_t *t = calloc(1, sizeof *t);
+	skald_ref_t r;
+	if (t == NULL)
+		return;
+	snprintf(t->s, sizeof t->s, "%s", s);
+	t->ms = ms;
+	if (skald_spawn(sys, b, t, NULL, &r) < 0)
+		free(t);
+}
+
+/* The registry's commands; 0 if line is none of them. */
+static int registry_command(skald_system_t *sys, const char *line)
+{
+	char w[SKALD_NAME_MAX + 1];
+	unsigned long long node;
+	unsigned long ms;
+	unsigned actor, inc;
+	skald_ref_t r = SKALD_REF_NULL;
+	int rc;
+	if (sscanf(line, "reg %255s", w) == 1) {
+		register_named(sys, w);
+	} else if (sscanf(line, "unreg %255s", w) == 1) {
+		dprintf(rep_fd, "unreg %s %d\n", w, skald_cluster_unregister(sys, w));
+	} else if (sscanf(line, "where %255s", w) == 1) {
+		rc = skald_cluster_whereis(sys, w, &r);
+		dprintf(rep_fd, "where %s %d " REF_FMT "\n", w, rc, REF_ARGS(r));
+	} else if (sscanf(line, "wait %255s %lu", w, &ms) == 2) {
+		spawn_text(sys, &waiter_behavior, w, ms);
+	} else if (sscanf(line, "gjoin %255s", w) == 1) {
+		rc = skald_spawn(sys, &named_behavior, NULL, NULL, &r);
+		if (rc == 0)
+			rc = skald_group_join(sys, w, r);
+		dprintf(rep_fd, "gjoin %s %d " REF_FMT "\n", w, rc, REF_ARGS(r));
+	} else if (sscanf(line, "gsub %255s", w) == 1) {
+		spawn_text(sys, &gsub_behavior, w, 0);
+	} else if (sscanf(line, "glist %255s", w) == 1) {
+		skald_ref_t v[32];
+		size_t n = 0;
+		rc = skald_group_members(sys, w, v, 32, &n);
+		char out[32 * 40 + 300];
+		int k = snprintf(out, sizeof out, "glist %s %zu", w, rc < 0 ? (size_t)0 : n);
+		for (size_t i = 0; rc == 0 && i < n && i < 32; i++)
+			k += snprintf(out + k, sizeof out - (size_t)k, " %" PRIx64 ".%u.%u",
+			              REF_ARGS(v[i]));
+		dprintf(rep_fd, "%s\n", out);
+	} else if (sscanf(line, "stop %llx %u %u", &node, &actor, &inc) == 3) {
+		dprintf(rep_fd, "stop %d\n", skald_stop(sys, (skald_ref_t){node, actor, inc}));
+	} else if (sscanf(line, "spawn %llx %lu", &node, &ms) == 2) {
+		rc = skald_cluster_system_spawn(sys, node, "cltest.adder", t_num,
+		                                (void *)(uintptr_t)ms, 5000, &r);
+		dprintf(rep_fd, "spawn %d " REF_FMT "\n", rc, REF_ARGS(r));
+	} else if (sscanf(line, "spawnx %llx %255s", &node, w) == 2) {
+		rc = skald_cluster_system_spawn(sys, node, w, 0, NULL, 5000, &r);
+		dprintf(rep_fd, "spawn %d " REF_FMT "\n", rc, REF_ARGS(r));
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
 static unsigned env_uint(const char *name, unsigned dflt)
 {
 	const char *s = getenv(name);
@@ -124,7 +303,9 @@ static void command(skald_system_t *sys, char *line)
 {
 	unsigned long long node;
 	unsigned actor, inc;
-	if (strcmp(line, "leave") == 0) {
+	if (registry_command(sys, line)) {
+		return;
+	} else if (strcmp(line, "leave") == 0) {
 		dprintf(rep_fd, "left %d\n", skald_cluster_leave(sys, 20000));
 	} else if (strcmp(line, "members") == 0) {
 		skald_member_t m[PROC_MAX_MEMBERS];
@@ -198,6 +379,11 @@ static int incarnation(const char *name, int ctl, int *port)
 	skald_cluster_config_t cc = {.seeds = seeds, .nseeds = nseeds};
 	if (skald_cluster_start(sys, &cc) < 0)
 		return 17;
+	/* A name registered before joining: it meets the names of the
+	 * members once this node is up. */
+	const char *pre = getenv("SKALD_CL_REG");
+	if (pre != NULL && pre[0] != '\0')
+		register_named(sys, pre);
 	/* Subscribed once the cluster exists: the view it gets first
 	 * already holds what happened before. */
 	skald_ref_t events;
@@ -248,7 +434,9 @@ static int member_main(const char *name)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if ((unsigned)getppid() != env_uint("SKALD_CL_PPID", 0))
 		return 11;
-	if (skald_type_register(&num_type, &t_num) < 0)
+	if (skald_type_register(&proc_num_type, &t_num) < 0 ||
+	    skald_cluster_behavior_register("cltest.adder", &proc_adder_behavior) < 0 ||
+	    skald_cluster_behavior_register("cltest.echo", &echo_behavior) < 0)
 		return 12;
 	int port = (int)env_uint("SKALD_CL_PORT", 0), rc;
 	while ((rc = incarnation(name, ctl, &port)) == 1) {
@@ -286,7 +474,7 @@ proc_t *proc_start(const proc_opts_t *o)
 	int ctl[2], rep[2];
 	if (pipe2(ctl, O_CLOEXEC) < 0 || pipe2(rep, O_CLOEXEC) < 0)
 		return NULL;
-	enum { OWN = 11 };
+	enum { OWN = 12 };
 	char own[OWN][256];
 	int k = 0;
 	snprintf(own[k++], sizeof own[0], "SKALD_CL_NODE=%s", o->name);
@@ -301,6 +489,7 @@ proc_t *proc_start(const proc_opts_t *o)
 	snprintf(own[k++], sizeof own[0], "SKALD_CL_WAIT=%u", o->wait_ms ? o->wait_ms : 20000);
 	snprintf(own[k++], sizeof own[0], "SKALD_CL_WATCHDOG=%u",
 	         o->watchdog_s ? o->watchdog_s : 120);
+	snprintf(own[k++], sizeof own[0], "SKALD_CL_REG=%s", o->reg ? o->reg : "");
 	size_t nenv = 0;
 	while (environ[nenv] != NULL)
 		nenv++;
@@ -383,6 +572,14 @@ static void parse_line(proc_t *p, char *line)
 	} else if (sscanf(line, "watchdown %d", &rc) == 1) {
 		p->watch_down = true;
 		p->watch_reason = rc;
+	} else {
+		if (p->nlines == PROC_MAX_LINES) {
+			/* Keep the later half. */
+			memmove(p->lines, p->lines[PROC_MAX_LINES / 2],
+			        sizeof p->lines[0] * (PROC_MAX_LINES / 2));
+			p->nlines = PROC_MAX_LINES / 2;
+		}
+		snprintf(p->lines[p->nlines++], PROC_LINE, "%s", line);
 	}
 }
 
@@ -471,6 +668,28 @@ void proc_reap_all(void)
 		procs[i].rep = -1;
 	}
 	nprocs = 0;
+}
+
+static bool line_is(const char *line, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	return strncmp(line, prefix, n) == 0 && line[n] == ' ';
+}
+
+const char *proc_line(const proc_t *p, const char *prefix)
+{
+	for (int i = p->nlines - 1; i >= 0; i--)
+		if (line_is(p->lines[i], prefix))
+			return p->lines[i];
+	return NULL;
+}
+
+int proc_lines(const proc_t *p, const char *prefix)
+{
+	int n = 0;
+	for (int i = 0; i < p->nlines; i++)
+		n += line_is(p->lines[i], prefix);
+	return n;
 }
 
 uint64_t proc_seen(const proc_t *observer, int kind, uint64_t node)

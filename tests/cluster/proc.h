@@ -9,7 +9,8 @@
  * seeds it was given and waits until it is up. It reports on a pipe, one
  * line per fact (its id and port, every member event with the monotonic
  * time it saw it, answers to commands), and takes commands on another pipe
- * (leave, members, watch, ask). With `restart`, a member that learns it was
+ * (leave, members, watch, ask, and those of the registry: names, groups,
+ * remote spawn; see proc_cmd). With `restart`, a member that learns it was
  * downed stops its system and starts a new one on the same port: a new
  * incarnation that joins again. It exits when its control pipe closes, dies
  * with the process that started it, and ends itself after a watchdog.
@@ -29,6 +30,8 @@
 #define PROC_MAX_NODES   64
 #define PROC_MAX_EVENTS  512
 #define PROC_MAX_MEMBERS 16
+#define PROC_MAX_LINES   512
+#define PROC_LINE        400
 #define PROC_SECRET      "cluster-tests-shared-secret"
 
 typedef struct proc_event_s {
@@ -47,6 +50,7 @@ typedef struct proc_opts_s {
 	int port;            /* 0: any */
 	bool restart;        /* start again as a new incarnation when downed */
 	unsigned wait_ms;    /* skald_cluster_wait's timeout; 0: 20,000 */
+	const char *reg;     /* a name it registers before it joins (NULL: none) */
 	unsigned watchdog_s; /* 0: 120 */
 } proc_opts_t;
 
@@ -80,17 +84,52 @@ typedef struct proc_s {
 	int watch_reason;
 	bool counted; /* the last "stats" answer: */
 	uint64_t bytes_sent, msgs_sent;
+	/* The registry's answers and events, in order: every line that is
+	 * none of the above (proc_line). */
+	char lines[PROC_MAX_LINES][PROC_LINE];
+	int nlines;
 	char buf[16384];
 	size_t len;
 } proc_t;
+
+/* A number carried in the payload pointer, as decimal text on the wire
+ * ("cltest.num"), and "cltest.adder": spawned with a number as its
+ * argument, it answers an ask of a number X with X + argument. */
+extern const skald_msgtype_t proc_num_type;
+extern const skald_behavior_t proc_adder_behavior;
 
 /* Starts a member process; returns at once (NULL if fork failed). */
 proc_t *proc_start(const proc_opts_t *o);
 /* Reads every member's reports that have arrived. */
 void proc_pump(void);
-/* Sends a command line ("leave", "members", "stats", "watch N A I",
- * "ask N A I"). */
+/*
+ * Sends a command line. Membership: "leave", "members", "stats",
+ * "watch N A I", "ask N A I" (N A I: a reference, node in hex). Registry,
+ * each answered by a line that starts with its first word (times in ms of
+ * CLOCK_MONOTONIC):
+ *   reg NAME        spawns an actor and registers it under NAME:
+ *                   "reg NAME RC N A I T"; if it loses the name later:
+ *                   "lost NAME N A I T" (N A I: the winner)
+ *   unreg NAME      "unreg NAME RC"
+ *   where NAME      "where NAME RC N A I"
+ *   wait NAME MS    skald_cluster_lookup from an actor: "wait NAME RC N A I T"
+ *   gjoin KEY       spawns an actor and checks it in under KEY:
+ *                   "gjoin KEY RC N A I"
+ *   gsub KEY        a subscriber of KEY: "gev KEY KIND N A I REASON T", one
+ *                   per reference of the listing for CURRENT (then
+ *                   "gcur KEY COUNT")
+ *   glist KEY       "glist KEY COUNT N.A.I ..."
+ *   stop N A I      skald_stop: "stop RC"
+ *   spawn N ARG     skald_cluster_system_spawn of "cltest.adder" on node N
+ *                   with ARG: "spawn RC N A I"; the actor answers an ask
+ *                   of a number X with X + ARG
+ *   spawnx N NAME   the same of behaviour NAME, without argument
+ */
 int proc_cmd(proc_t *p, const char *line);
+/* The last line of p that starts with prefix followed by a space, or
+ * NULL; and how many lines do. */
+const char *proc_line(const proc_t *p, const char *prefix);
+int proc_lines(const proc_t *p, const char *prefix);
 /* Sends sig; SIGKILL also reaps. */
 void proc_signal(proc_t *p, int sig);
 /* Closes the control pipe and waits up to ms for the exit (then kills);
