@@ -42,13 +42,15 @@ extern "C" {
 #endif
 
 typedef struct skald_cluster_config_s {
-	/* Where the other members reach this node: `tcp://HOST:PORT`. NULL:
+	/* Where the other members reach this node: `tcp://HOST:PORT` or
+	 * `tls://HOST:PORT` (the scheme the whole cluster speaks). NULL:
 	 * the address of the system's first skald_listen, which must then
 	 * name a concrete host (not 0.0.0.0). Copied. */
 	const char *addr;
-	/* Seeds to join through, each `tcp://HOST:PORT` or `dns://NAME:PORT`
-	 * (NAME resolved with getaddrinfo to every address it has, IPv4 and
-	 * IPv6, again on each retry until joined). This node's own address
+	/* Seeds to join through, each `tcp://HOST:PORT`, `tls://HOST:PORT` or
+	 * `dns://NAME:PORT` (NAME resolved with getaddrinfo to every address
+	 * it has, IPv4 and IPv6, again on each retry until joined; each is
+	 * reached with the scheme of addr). This node's own address
 	 * among them is skipped; a node with no other seed forms a new
 	 * cluster at once. Others are tried in turn, with backoff (500 ms
 	 * doubling to 5 s), until one admits this node. Copied. */
