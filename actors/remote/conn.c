@@ -345,12 +345,25 @@ static void tls_broken(skald__conn_t *c)
 	if (c->state == CONN_CLOSING || c->refused)
 		return;
 	char why[sizeof c->refuse_why];
+	/* A client finishes its side of the TLS handshake before the server
+	 * checks its certificate: a refusal may come after "ready", but it
+	 * is still the handshake of the connection. */
 	snprintf(why, sizeof why, "TLS %s: %s",
-	         skald__tls_ready(c->tls) ? "record refused" : "handshake failed",
+	         c->state == CONN_ACTIVE ? "connection failed" : "handshake failed",
 	         skald__tls_why(c->tls));
 	/* The close logs a node that said HELLO; before that, only here. */
 	if (!c->got_hello)
 		SKALD_LOG(SKALD_LOG_WARN, "connection to %s: %s", c->addr, why);
+	if (!c->initiator && skald__tls_peer_plain(c->tls)) {
+		/* A tcp:// node would not understand an alert: it hears why in
+		 * a REFUSE of its own protocol, on what is now a plain
+		 * connection. (Nothing was written yet: a server speaks second,
+		 * and this was the client's first flight.) */
+		skald__tls_free(c->tls);
+		c->tls = NULL;
+		refuse(c, SKALD_ETLS, "this port speaks TLS: reach it with tls://");
+		return;
+	}
 	refused_hook(c, SKALD_ETLS, why, skald__tls_by_peer(c->tls));
 	c->refused = true;
 	c->refuse_reason = SKALD_ETLS;

@@ -388,6 +388,11 @@ bool skald__tls_by_peer(const skald__tls_t *t)
 	return t->by_peer;
 }
 
+bool skald__tls_peer_plain(const skald__tls_t *t)
+{
+	return t->got_bytes && t->first != 0x16 && t->first != 0x15;
+}
+
 const uint8_t *skald__tls_auth_key(const skald__tls_t *t)
 {
 	return t->auth_key;
@@ -407,16 +412,19 @@ static int fail(skald__tls_t *t, int err)
 	char hint[WHY_MAX];
 	hint[0] = '\0';
 	long verify = SSL_get_verify_result(t->ssl);
-	if (t->got_bytes && t->first != 0x16 && t->first != 0x15 && !t->ready)
+	/* A server whose key differs refuses the client's binder with
+	 * illegal_parameter (OpenSSL 3.0) or decrypt_error. */
+	bool psk_refused = t->by_peer && !t->ready &&
+	                   (reason == SSL_AD_REASON_OFFSET + SSL_AD_ILLEGAL_PARAMETER ||
+	                    reason == SSL_AD_REASON_OFFSET + SSL_AD_DECRYPT_ERROR);
+	if (skald__tls_peer_plain(t) && !t->ready)
 		snprintf(hint, sizeof hint,
 		         "the peer does not speak TLS (a tcp:// node at a tls:// address, or the "
 		         "reverse?)");
-	else if (verify != X509_V_OK)
+	else if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED && verify != X509_V_OK)
 		snprintf(hint, sizeof hint, "the peer's certificate is refused: %s",
 		         X509_verify_cert_error_string(verify));
-	else if (reason == SSL_R_BINDER_DOES_NOT_VERIFY ||
-	         (t->by_peer && reason == SSL_AD_REASON_OFFSET + SSL_AD_DECRYPT_ERROR &&
-	          !t->ctx->certs))
+	else if (reason == SSL_R_BINDER_DOES_NOT_VERIFY || (psk_refused && !t->ctx->certs))
 		snprintf(hint, sizeof hint,
 		         "the pre-shared keys differ: the peer has another cluster secret or "
 		         "cluster name (%s)",

@@ -84,6 +84,9 @@ bool skald__tls_failed(const skald__tls_t *t);
  * sent an alert) rather than this node finding it. Borrowed. */
 const char *skald__tls_why(const skald__tls_t *t);
 bool skald__tls_by_peer(const skald__tls_t *t);
+/* True when the peer's first bytes were no TLS record at all: a peer of
+ * another protocol (a tcp:// node at a tls:// port). */
+bool skald__tls_peer_plain(const skald__tls_t *t);
 
 /* Encrypts n bytes of frames, coalesced into records of up to 16 KiB with
  * the bytes of the next calls until skald__tls_output. 0 or SKALD_ETLS /

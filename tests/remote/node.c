@@ -16,6 +16,7 @@
  *          whoever sent the last string
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,13 +221,25 @@ static int node_main(const char *name)
 		return 11;
 	if (types_register() < 0)
 		return 12;
+	const char *log = getenv("SKALD_RT_LOG");
+	if (log != NULL && *log != '\0') {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd < 0 || dup2(fd, 2) != 2)
+			return 20;
+		close(fd);
+	}
 
 	skald_config_t cfg = {.threads = 2, .name = name};
 	skald_system_t *sys;
 	if (skald_system_new(&cfg, &sys) < 0)
 		return 13;
 	const char *cluster = getenv("SKALD_RT_CLUSTER");
+	const char *ca = getenv("SKALD_RT_CA");
+	bool certs = ca != NULL && *ca != '\0';
 	skald_remote_config_t rcfg = {
+	        .tls_ca_file = certs ? ca : NULL,
+	        .tls_cert_file = certs ? getenv("SKALD_RT_CERT") : NULL,
+	        .tls_key_file = certs ? getenv("SKALD_RT_KEY") : NULL,
 	        .cluster = cluster != NULL && *cluster != '\0' ? cluster : NULL,
 	        .secret = getenv("SKALD_RT_SECRET"),
 	        .heartbeat_ms = env_uint("SKALD_RT_HEARTBEAT", 0),
@@ -239,7 +252,8 @@ static int node_main(const char *name)
 	/* A fixed port may still be held briefly by the kernel for another
 	 * socket: retry for a while. */
 	char addr[64];
-	snprintf(addr, sizeof addr, "tcp://127.0.0.1:%u", env_uint("SKALD_RT_PORT", 0));
+	snprintf(addr, sizeof addr, "%s://127.0.0.1:%u", getenv("SKALD_RT_SCHEME"),
+	         env_uint("SKALD_RT_PORT", 0));
 	int port = 0, rc;
 	for (int i = 0; i < 100; i++) {
 		rc = skald_listen(sys, addr, &port);
