@@ -248,6 +248,8 @@ static void flush_tls(skald__conn_t *c)
 	}
 	if (out.len > 0)
 		write_out(c, &out, 1, last);
+	else if (c->refused)
+		skald__conn_close(c, c->refuse_reason, c->refuse_why); /* nothing left to say */
 }
 
 static void flush(skald__conn_t *c)

@@ -2,8 +2,11 @@
  * actors/remote/tls.c - TLS 1.3 on memory BIOs for tls:// (see tls.h).
  *
  * Everything but skald__tls_ctx_new runs on the network thread. OpenSSL's
- * error queue is per thread: every call that may fail starts with an empty
- * queue, so that what it leaves there is about that call.
+ * error queue is per thread, and SSL_get_error reads it: it is emptied
+ * whenever a failure left something in it (fail(), ctx_fail()) and before
+ * the calls of the handshake, so that the hot path of records (SSL_read,
+ * SSL_write, which leave nothing behind when they succeed or only want
+ * more bytes) needs no clearing of its own.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -46,6 +49,8 @@ struct skald__tls_s {
 	SSL *ssl;
 	BIO *rbio, *wbio; /* ciphertext from the socket; ciphertext for it */
 	bool ready, failed, by_peer;
+	bool client;
+	bool psk_offered; /* the client's hello offered a pre-shared key */
 	bool got_bytes;
 	uint8_t first; /* the first byte the peer sent */
 	char why[WHY_MAX];
@@ -227,6 +232,9 @@ static int psk_find(SSL *ssl, const unsigned char *id, size_t idlen, SSL_SESSION
 {
 	skald__tls_t *t = SSL_get_app_data(ssl);
 	*sess = NULL;
+	t->psk_offered = true;
+	if (t->ctx->certs)
+		return 1; /* noted, for the reason of the failure to come */
 	if (idlen != sizeof PSK_IDENTITY - 1 || memcmp(id, PSK_IDENTITY, idlen) != 0) {
 		snprintf(t->why, sizeof t->why,
 		         "the peer offered a pre-shared key that is not Skald's (\"%.*s\")",
@@ -281,12 +289,14 @@ int skald__tls_ctx_new(const skald_remote_config_t *cfg, const char *cluster,
 		SSL_CTX_set_options(ctx->ssl, SSL_OP_NO_TICKET);
 		SSL_CTX_set_num_tickets(ctx->ssl, 0);
 		SSL_CTX_set_session_cache_mode(ctx->ssl, SSL_SESS_CACHE_OFF);
+		/* With certificates too: a peer keyed by the secret is then
+		 * told apart from one with a bad certificate. */
+		SSL_CTX_set_psk_find_session_callback(ctx->ssl, psk_find);
 		if (ctx->certs) {
 			rc = load_certs(ctx->ssl, cfg);
 		} else {
 			rc = derive_psk(cfg->secret, cluster, ctx->psk);
 			SSL_CTX_set_psk_use_session_callback(ctx->ssl, psk_use);
-			SSL_CTX_set_psk_find_session_callback(ctx->ssl, psk_find);
 		}
 	}
 	if (rc < 0) {
@@ -324,6 +334,7 @@ skald__tls_t *skald__tls_new(skald__tls_ctx_t *ctx, bool client)
 	if (t == NULL)
 		return NULL;
 	t->ctx = ctx;
+	t->client = client;
 	ERR_clear_error();
 	t->ssl = SSL_new(ctx->ssl);
 	t->rbio = BIO_new(BIO_s_mem());
@@ -417,14 +428,37 @@ static int fail(skald__tls_t *t, int err)
 	bool psk_refused = t->by_peer && !t->ready &&
 	                   (reason == SSL_AD_REASON_OFFSET + SSL_AD_ILLEGAL_PARAMETER ||
 	                    reason == SSL_AD_REASON_OFFSET + SSL_AD_DECRYPT_ERROR);
+	bool certs = t->ctx->certs;
 	if (skald__tls_peer_plain(t) && !t->ready)
 		snprintf(hint, sizeof hint,
 		         "the peer does not speak TLS (a tcp:// node at a tls:// address, or the "
 		         "reverse?)");
+	else if (!certs && t->client && reason == SSL_R_CERTIFICATE_VERIFY_FAILED)
+		snprintf(hint, sizeof hint,
+		         "the peer shows a certificate: it is keyed by certificates, and this node "
+		         "by the cluster secret");
+	else if (!certs && !t->client && !t->psk_offered && !t->ready)
+		snprintf(
+		        hint, sizeof hint,
+		        "the peer offered no pre-shared key: it is keyed by certificates, and this "
+		        "node by the cluster secret (%s)",
+		        what);
+	else if (certs && t->client && !t->ready &&
+	         reason == SSL_AD_REASON_OFFSET + SSL_AD_HANDSHAKE_FAILURE)
+		snprintf(hint, sizeof hint,
+		         "the peer refused it: %s (is it keyed by the cluster secret, with no "
+		         "certificate to show?)",
+		         what);
+	else if (certs && !t->client && t->psk_offered && !t->ready)
+		snprintf(
+		        hint, sizeof hint,
+		        "the peer offered a pre-shared key: it is keyed by the cluster secret, and "
+		        "this node by certificates (%s)",
+		        what);
 	else if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED && verify != X509_V_OK)
 		snprintf(hint, sizeof hint, "the peer's certificate is refused: %s",
 		         X509_verify_cert_error_string(verify));
-	else if (reason == SSL_R_BINDER_DOES_NOT_VERIFY || (psk_refused && !t->ctx->certs))
+	else if (reason == SSL_R_BINDER_DOES_NOT_VERIFY || (psk_refused && !certs))
 		snprintf(hint, sizeof hint,
 		         "the pre-shared keys differ: the peer has another cluster secret or "
 		         "cluster name (%s)",
@@ -489,9 +523,12 @@ int skald__tls_input(skald__tls_t *t, size_t n, uint8_t **buf, size_t *len, size
 			*cap = ncap;
 		}
 		size_t got = 0;
-		ERR_clear_error();
 		if (SSL_read_ex(t->ssl, *buf + *len, *cap - *len, &got) == 1) {
 			*len += got;
+			/* Most reads hold whole records: no call to learn that
+			 * nothing is left. */
+			if (BIO_ctrl_pending(t->rbio) == 0 && SSL_pending(t->ssl) == 0)
+				return 0;
 			continue;
 		}
 		int err = SSL_get_error(t->ssl, 0);
@@ -508,7 +545,6 @@ static int seal(skald__tls_t *t)
 	if (t->nstage == 0)
 		return 0;
 	size_t done = 0;
-	ERR_clear_error();
 	/* A memory BIO takes everything: the write is whole or fails. */
 	if (SSL_write_ex(t->ssl, t->stage, t->nstage, &done) != 1 || done != t->nstage)
 		return fail(t, SSL_get_error(t->ssl, 0));
