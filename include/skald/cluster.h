@@ -89,6 +89,9 @@ int skald_cluster_start(skald_system_t *sys, const skald_cluster_config_t *cfg);
  *                      secret, other cluster name, other protocol version);
  *                      returned as soon as all seeds have refused. The join
  *                      keeps trying in the background.
+ *   SKALD_ETLS         the same for a refused TLS handshake on tls://
+ *                      (another secret, an untrusted or expired
+ *                      certificate: docs/TLS.md)
  *   SKALD_ENODEDOWN    this node was downed (it must restart to rejoin), or
  *                      a seed refused it as a node id already down
  *   SKALD_ETOOMANY     the cluster is full (max_members)

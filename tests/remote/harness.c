@@ -162,7 +162,7 @@ node_t *node_start(const node_opts_t *o)
 	/* The environment of the node: ours, without Criterion's sandbox map
 	 * (which would make the new process a Criterion worker) and without
 	 * stale settings of an enclosing node. */
-	enum { OWN = 17 };
+	enum { OWN = 19 };
 	char own[OWN][224];
 	int k = 0;
 	snprintf(own[k++], sizeof own[0], "SKALD_RT_NODE=%s", o->name);
@@ -182,6 +182,8 @@ node_t *node_start(const node_opts_t *o)
 	snprintf(own[k++], sizeof own[0], "SKALD_RT_CERT=%s", o->certs ? o->certs->cert : "");
 	snprintf(own[k++], sizeof own[0], "SKALD_RT_KEY=%s", o->certs ? o->certs->key : "");
 	snprintf(own[k++], sizeof own[0], "SKALD_RT_LOG=%s", o->log ? o->log : "");
+	snprintf(own[k++], sizeof own[0], "SKALD_RT_MEMBER=%d", o->member);
+	snprintf(own[k++], sizeof own[0], "SKALD_RT_SEEDS=%s", o->seeds ? o->seeds : "");
 	size_t nenv = 0;
 	while (environ[nenv] != NULL)
 		nenv++;

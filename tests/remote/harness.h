@@ -91,6 +91,9 @@ typedef struct node_opts_s {
 	                              the secret */
 	const char *log;           /* a file that gets the node's log (its
 	                              stderr); NULL: the test's stderr */
+	bool member;               /* also a cluster member (skald/cluster.h) */
+	const char *seeds;         /* its seeds, comma-separated; NULL: forms a
+	                              cluster of its own */
 	const char *cluster;       /* NULL: the default cluster */
 	int port;                  /* 0: any free port */
 	unsigned heartbeat_ms;     /* 0: the runtime's defaults */

@@ -14,6 +14,10 @@
  *          another node and answers with that node's reply + RELAY_ADD;
  *          forwards strings to that echo and the echo's answers back to
  *          whoever sent the last string
+ *
+ * With SKALD_RT_MEMBER the node is also a cluster member: it starts the
+ * cluster with the seeds of SKALD_RT_SEEDS and waits to be up before it
+ * reports.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +31,7 @@
 #include <uv.h>
 
 #include "harness.h"
+#include "skald/cluster.h"
 
 /* Present only in sanitizer builds: lets a node that exits with _exit still
  * report its leaks. */
@@ -207,6 +212,25 @@ static int report_ref(int fd, const char *name, skald_ref_t r)
 	               : -1;
 }
 
+/* Starts the cluster with the seeds of SKALD_RT_SEEDS (comma-separated;
+ * none: a cluster of its own) and waits until this node is up. */
+static int join_cluster(skald_system_t *sys, const char *name)
+{
+	static char buf[512];
+	const char *seeds[8];
+	size_t n = 0;
+	snprintf(buf, sizeof buf, "%s", getenv("SKALD_RT_SEEDS"));
+	for (char *s = strtok(buf, ","); s != NULL && n < 8; s = strtok(NULL, ","))
+		seeds[n++] = s;
+	int rc = skald_cluster_start(sys, &(skald_cluster_config_t){.seeds = seeds, .nseeds = n});
+	char why[256] = "";
+	if (rc == 0)
+		rc = skald_cluster_wait(sys, WAIT_MS, why, sizeof why);
+	if (rc < 0)
+		fprintf(stderr, "node %s: cluster: %s: %s\n", name, skald_strerror(rc), why);
+	return rc;
+}
+
 /* Exit codes tell the test which step failed. */
 static int node_main(const char *name)
 {
@@ -265,6 +289,9 @@ static int node_main(const char *name)
 		fprintf(stderr, "node %s: listen on %s: %s\n", name, addr, skald_strerror(rc));
 		return 15;
 	}
+
+	if (env_uint("SKALD_RT_MEMBER", 0) && join_cluster(sys, name) < 0)
+		return 21;
 
 	skald_ref_t echo, seq, relay = SKALD_REF_NULL;
 	if (skald_spawn(sys, &echo_behavior, NULL, NULL, &echo) < 0 ||

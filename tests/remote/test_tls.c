@@ -4,8 +4,8 @@
  * and a peer of the other scheme are refused with the reason in the logs
  * of both nodes; a capture of the traffic shows none of it; a flipped bit
  * closes the connection instead of reaching an actor; a restarted node is
- * reached again. Node processes on loopback, certificates made at test
- * time (certs.h), a man in the middle for the stream (proxy.h).
+ * reached again; a cluster forms over tls:// and a refused join says why. Node processes on
+ * loopback, certificates made at test time (certs.h), a man in the middle for the stream (proxy.h).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +15,7 @@
 
 #include "harness.h"
 #include "proxy.h"
+#include "skald/cluster.h"
 
 static void tls_fini(void)
 {
@@ -407,6 +408,59 @@ Test(tls, a_tls_node_restarted_on_its_port_is_reached_again)
 	cr_assert_eq(v, 8);
 	sys_stop(a);
 	node_exit_clean(b2);
+}
+
+/* --- a cluster over tls:// ---------------------------------------------- */
+
+/* The number of up members in sys's view. */
+static size_t up_members(skald_system_t *sys)
+{
+	size_t n = 0;
+	cr_assert_eq(skald_cluster_members(sys, NULL, 0, &n), 0);
+	return n;
+}
+
+Test(tls, a_cluster_forms_over_tls_and_sees_a_killed_member_go)
+{
+	node_t *b = node_start(&(node_opts_t){.name = "b", .scheme = "tls", .member = true});
+	node_t *c = node_start(
+	        &(node_opts_t){.name = "c", .scheme = "tls", .member = true, .seeds = b->addr});
+	skald_system_t *a = sys_start(NULL);
+	int port = 0;
+	cr_assert_eq(skald_listen(a, "tls://127.0.0.1:0", &port), 0);
+	/* A DNS seed is reached with this node's own scheme. */
+	char seed[64], why[256] = "";
+	snprintf(seed, sizeof seed, "dns://localhost:%d", b->port);
+	const char *seeds[] = {seed};
+	cr_assert_eq(skald_cluster_start(a, &(skald_cluster_config_t){.seeds = seeds, .nseeds = 1}),
+	             0);
+	int rc = skald_cluster_wait(a, WAIT_MS, why, sizeof why);
+	cr_assert_eq(rc, 0, "join: %s: %s", skald_err_name(rc), why);
+	skald_member_t self;
+	cr_assert_eq(skald_cluster_self(a, &self), 0);
+	cr_assert_eq(strncmp(self.addr, "tls://", 6), 0, "advertised %s", self.addr);
+	AWAIT(up_members(a) == 3, WAIT_MS);
+
+	node_kill(c, SIGKILL);
+	AWAIT(up_members(a) == 2, WAIT_MS);
+	sys_stop(a);
+	node_exit_clean(b);
+}
+
+Test(tls, a_join_refused_by_tls_says_why)
+{
+	node_t *b = node_start(&(node_opts_t){.name = "b", .scheme = "tls", .member = true});
+	skald_system_t *a = sys_start(&(sys_opts_t){.secret = "not-the-" SECRET});
+	cr_assert_eq(skald_listen(a, "tls://127.0.0.1:0", NULL), 0);
+	const char *seeds[] = {b->addr};
+	cr_assert_eq(skald_cluster_start(a, &(skald_cluster_config_t){.seeds = seeds, .nseeds = 1}),
+	             0);
+	char why[256] = "";
+	int rc = skald_cluster_wait(a, WAIT_MS, why, sizeof why);
+	cr_assert_eq(rc, SKALD_ETLS, "join: %s: %s", skald_err_name(rc), why);
+	cr_assert(strstr(why, "the pre-shared keys differ") != NULL, "why: %s", why);
+	sys_stop(a);
+	node_exit_clean(b);
 }
 
 /* --- configuration errors, at start-up ----------------------------------- */
