@@ -50,7 +50,8 @@ struct skald__tls_s {
 	BIO *rbio, *wbio; /* ciphertext from the socket; ciphertext for it */
 	bool ready, failed, by_peer;
 	bool client;
-	bool psk_offered; /* the client's hello offered a pre-shared key */
+	bool hello_seen;  /* a server read a whole ClientHello */
+	bool psk_offered; /* it offered a pre-shared key */
 	bool got_bytes;
 	uint8_t first; /* the first byte the peer sent */
 	char why[WHY_MAX];
@@ -245,6 +246,15 @@ static int psk_find(SSL *ssl, const unsigned char *id, size_t idlen, SSL_SESSION
 	return *sess != NULL;
 }
 
+/* Marks that the peer's first flight was a TLS ClientHello, so that a
+ * failure after it can be about keys rather than about bytes. */
+static int hello_seen(SSL *ssl, int *alert, void *arg)
+{
+	skald__tls_t *t = SSL_get_app_data(ssl);
+	t->hello_seen = true;
+	return SSL_CLIENT_HELLO_SUCCESS;
+}
+
 int skald__tls_ctx_new(const skald_remote_config_t *cfg, const char *cluster,
                        skald__tls_ctx_t **out)
 {
@@ -292,6 +302,7 @@ int skald__tls_ctx_new(const skald_remote_config_t *cfg, const char *cluster,
 		/* With certificates too: a peer keyed by the secret is then
 		 * told apart from one with a bad certificate. */
 		SSL_CTX_set_psk_find_session_callback(ctx->ssl, psk_find);
+		SSL_CTX_set_client_hello_cb(ctx->ssl, hello_seen, NULL);
 		if (ctx->certs) {
 			rc = load_certs(ctx->ssl, cfg);
 		} else {
@@ -437,7 +448,7 @@ static int fail(skald__tls_t *t, int err)
 		snprintf(hint, sizeof hint,
 		         "the peer shows a certificate: it is keyed by certificates, and this node "
 		         "by the cluster secret");
-	else if (!certs && !t->client && !t->psk_offered && !t->ready)
+	else if (!certs && !t->client && t->hello_seen && !t->psk_offered && !t->ready)
 		snprintf(
 		        hint, sizeof hint,
 		        "the peer offered no pre-shared key: it is keyed by certificates, and this "
