@@ -39,7 +39,8 @@ typedef struct skald_remote_config_s {
 	/* Nodes with another cluster name are refused. NULL: "skald". */
 	const char *cluster;
 	/* The shared secret, copied. Required, unless the tls_* certificate
-	 * files are given: a node without a secret speaks tls:// only. */
+	 * files are given: a node without a secret (NULL or "") speaks
+	 * tls:// only. */
 	const char *secret;
 	/* Heartbeat interval and the silence after which a peer is declared
 	 * down, in ms. 0: 1,000 and 5,000. */
