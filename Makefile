@@ -13,7 +13,7 @@
 # the library; a new folder under tests/ is a new test suite.
 #
 # Three libraries: libskald (runtime, journal, memory store) needs libuv,
-# jansson and libcrypto; each database store is a library of its own that
+# jansson, libssl and libcrypto; each database store is a library of its own that
 # registers itself when it is linked in (docs/PACKAGING.md), so a program that
 # uses only memory:// links without libpq and libmongoc.
 
@@ -21,7 +21,7 @@ PREFIX  ?= /usr/local
 VERSION := 0.1.0
 BUILD   ?= build
 CC      ?= cc
-CORE_PKGS     := libuv jansson libcrypto
+CORE_PKGS     := libuv jansson libssl libcrypto
 postgres_PKGS := libpq
 mongo_PKGS    := libmongoc-1.0
 STORES        := postgres mongo

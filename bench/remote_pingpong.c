@@ -1,7 +1,10 @@
 /*
  * bench/remote_pingpong.c - round trips between two nodes over loopback TCP.
  *
- *   remote_pingpong -m server|client -H HOST -p PORT -r R -n N -w W
+ *   remote_pingpong -m server|client -H HOST -p PORT -r R -n N -w W [-s tcp|tls]
+ *
+ * -s tls runs the same over tls:// (TLS 1.3 keyed by the cluster secret);
+ * both ends must be given the same scheme.
  *
  * The server publishes a pong actor; the client looks it up, then runs a
  * latency phase (R round trips, one in flight) and a throughput phase (N
@@ -163,19 +166,21 @@ static void phase(skald_system_t *sys, skald_ref_t target, const char *label, lo
 
 static void usage(const char *argv0)
 {
-	fprintf(stderr, "usage: %s -m server|client -H HOST -p PORT -r R -n N -w W [-t THREADS]\n",
+	fprintf(stderr,
+	        "usage: %s -m server|client -H HOST -p PORT -r R -n N -w W [-t THREADS] "
+	        "[-s tcp|tls]\n",
 	        argv0);
 	exit(1);
 }
 
 int main(int argc, char **argv)
 {
-	const char *mode = NULL, *host = "127.0.0.1";
+	const char *mode = NULL, *host = "127.0.0.1", *scheme = "tcp";
 	int port = 0;
 	long r = 10000, n = 200000, w = 1000;
 	unsigned threads = 0;
 	int opt;
-	while ((opt = getopt(argc, argv, "m:H:p:r:n:w:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "m:H:p:r:n:w:t:s:")) != -1) {
 		switch (opt) {
 		case 'm':
 			mode = optarg;
@@ -198,12 +203,15 @@ int main(int argc, char **argv)
 		case 't':
 			threads = (unsigned)atoi(optarg);
 			break;
+		case 's':
+			scheme = optarg;
+			break;
 		default:
 			usage(argv[0]);
 		}
 	}
 	if (mode == NULL || (strcmp(mode, "server") != 0 && strcmp(mode, "client") != 0) || r < 1 ||
-	    n < 1 || w < 1)
+	    n < 1 || w < 1 || (strcmp(scheme, "tcp") != 0 && strcmp(scheme, "tls") != 0))
 		usage(argv[0]);
 	skald_type_register(&ping_type, &T_PING);
 	skald_type_register(&quit_type, &T_QUIT);
@@ -213,7 +221,7 @@ int main(int argc, char **argv)
 	if (skald_system_new(&cfg, &sys) < 0 || skald_remote_start(sys, &rcfg) < 0)
 		return 1;
 	char addr[128];
-	snprintf(addr, sizeof addr, "tcp://%s:%d", host, port);
+	snprintf(addr, sizeof addr, "%s://%s:%d", scheme, host, port);
 	if (strcmp(mode, "server") == 0) {
 		int bound = 0;
 		int rc = skald_listen(sys, addr, &bound);

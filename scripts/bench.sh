@@ -53,26 +53,40 @@ done
 echo
 run skald-journal journal.skald "$build/bench/journal" --scale "$scale"
 
-# Remote ping-pong: Skald, then raw TCP, CAF and Erlang (bench/peers).
+# Remote ping-pong: Skald over tcp:// and tls://, then raw TCP, CAF and
+# Erlang (bench/peers).
 R=$(awk -v s="$scale" 'BEGIN { n = int(10000 * s); print n < 100 ? 100 : n }')
 N=$(awk -v s="$scale" 'BEGIN { n = int(200000 * s); print n < 1000 ? 1000 : n }')
 W=1000
+# skald_remote SCHEME LABEL: Skald's server and client over tcp:// or tls://
+# (TLS 1.3 keyed by the cluster secret), the client's lines prefixed LABEL.
+skald_remote() {
+	local scheme=$1 label=$2 spid port=""
+	"$build/bench/remote_pingpong" -m server -s "$scheme" -H 127.0.0.1 -p 0 2>"$out/rserver.err" &
+	spid=$!
+	for _ in $(seq 100); do
+		port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$out/rserver.err")
+		[[ -n "$port" ]] && break
+		sleep 0.1
+	done
+	if [[ -n "$port" ]]; then
+		timeout 120 "$build/bench/remote_pingpong" -m client -s "$scheme" -H 127.0.0.1 \
+			-p "$port" -r "$R" -n "$N" -w "$W" | sed "s/^/$label  /"
+	fi
+	kill "$spid" 2>/dev/null
+	wait "$spid" 2>/dev/null
+}
+
 echo
 echo "== remote ping-pong R=$R N=$N W=$W" >&2
-"$build/bench/remote_pingpong" -m server -H 127.0.0.1 -p 0 2>"$out/rserver.err" &
-spid=$!
-port=""
-for _ in $(seq 100); do
-	port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$out/rserver.err")
-	[[ -n "$port" ]] && break
-	sleep 0.1
+skald_remote tcp skald | tee "$out/remote.skald"
+skald_remote tls skald-tls | tee "$out/remote.tls"
+# Two more rounds of each, alternated, for the tls/tcp ratios below: the
+# best of three of each scheme, so that a noisy moment does not decide.
+for _ in 1 2; do
+	skald_remote tcp skald | tee -a "$out/remote.tcp3"
+	skald_remote tls skald-tls | tee -a "$out/remote.tls3"
 done
-if [[ -n "$port" ]]; then
-	timeout 120 "$build/bench/remote_pingpong" -m client -H 127.0.0.1 -p "$port" \
-		-r "$R" -n "$N" -w "$W" | sed 's/^/skald  /' | tee "$out/remote.skald"
-fi
-kill "$spid" 2>/dev/null
-wait "$spid" 2>/dev/null
 SKALD_BENCH_OUT="$root/$build/bench" bash bench/peers/remote_run.sh "$R" "$N" "$W" | tee "$out/remote.peers"
 
 # field_of FILE PEER PHASE FIELD: e.g. the mean= of "caf  latency ..."
@@ -90,6 +104,20 @@ for peer in tcp caf erlang; do
 	[[ -n "$st" && -n "$pt" ]] && awk -v s="$st" -v p="$pt" -v peer="$peer" \
 		'BEGIN { printf "ratio throughput rate     skald/%-7s %.2fx\n", peer, s / p }'
 done
+
+# tls:// against tcp:// in the same run, best of three each (the targets:
+# RTT at most 1.3x, throughput at least 0.7x of tcp://).
+cat "$out/remote.skald" "$out/remote.tls" "$out/remote.tcp3" "$out/remote.tls3" \
+	> "$out/remote.both" 2>/dev/null
+best() { field_of "$out/remote.both" "$1" "$2" "$3" | sort -g | if [[ $4 == min ]]; then head -1; else tail -1; fi; }
+tr=$(best skald-tls latency p50 min)
+cr=$(best skald latency p50 min)
+[[ -n "$tr" && -n "$cr" ]] && awk -v t="$tr" -v c="$cr" \
+	'BEGIN { printf "ratio tls        rtt_p50  tls/tcp %.2fx (tls %.1f us, tcp %.1f us; target <= 1.3x)\n", t / c, t, c }'
+tt=$(best skald-tls throughput rate max)
+ct=$(best skald throughput rate max)
+[[ -n "$tt" && -n "$ct" ]] && awk -v t="$tt" -v c="$ct" \
+	'BEGIN { printf "ratio tls        rate     tls/tcp %.2fx (tls %.0f, tcp %.0f round trips/s; target >= 0.7x)\n", t / c, t, c }'
 
 echo
 run skald-http http.skald "$build/bench/http" "$scale"

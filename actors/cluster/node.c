@@ -35,7 +35,7 @@ typedef struct seed_s {
 	int dns;                           /* dns://NAME:PORT */
 	char host[256];
 	char port[8];
-	char **resolved; /* dns: tcp:// addresses of the last resolution */
+	char **resolved; /* dns: addresses of the last resolution */
 	size_t nresolved;
 	/* Under lock: the last failure seen with it (0: none). */
 	int err;
@@ -569,11 +569,14 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 				if (a->ai_family == AF_INET) {
 					uv_ip4_name((struct sockaddr_in *)a->ai_addr, host,
 					            sizeof host);
-					snprintf(addr, sizeof addr, "tcp://%s:%s", host, s->port);
+					/* This node's scheme: tcp:// or tls://. */
+					snprintf(addr, sizeof addr, "%.6s%s:%s", b->addr, host,
+					         s->port);
 				} else if (a->ai_family == AF_INET6) {
 					uv_ip6_name((struct sockaddr_in6 *)a->ai_addr, host,
 					            sizeof host);
-					snprintf(addr, sizeof addr, "tcp://[%s]:%s", host, s->port);
+					snprintf(addr, sizeof addr, "%.6s[%s]:%s", b->addr, host,
+					         s->port);
 				} else {
 					continue;
 				}
@@ -655,7 +658,7 @@ static int seed_parse(seed_t *s, const char *spec)
 	if (spec == NULL || strlen(spec) > SKALD__CL_ADDR_MAX)
 		return SKALD_EINVAL;
 	snprintf(s->spec, sizeof s->spec, "%s", spec);
-	if (strncmp(spec, "tcp://", 6) == 0)
+	if (strncmp(spec, "tcp://", 6) == 0 || skald__addr_tls(spec))
 		return skald__net_parse_addr(spec, NULL);
 	if (strncmp(spec, "dns://", 6) != 0)
 		return SKALD_EINVAL;
@@ -688,7 +691,7 @@ int skald_cluster_start(skald_system_t *sys, const skald_cluster_config_t *cfg)
 	    skald__net_parse_addr(addr, NULL) < 0) {
 		SKALD_LOG(SKALD_LOG_ERROR,
 		          "cluster: no address to advertise: set skald_cluster_config_t.addr to "
-		          "tcp://HOST:PORT, or listen on a concrete host first");
+		          "tcp://HOST:PORT or tls://HOST:PORT, or listen on a concrete host first");
 		return SKALD_EINVAL;
 	}
 	binding_t *b = calloc(1, sizeof *b);
@@ -703,7 +706,8 @@ int skald_cluster_start(skald_system_t *sys, const skald_cluster_config_t *cfg)
 	for (size_t i = 0; i < cfg->nseeds; i++) {
 		if (seed_parse(&b->seeds[i], cfg->seeds[i]) < 0) {
 			SKALD_LOG(SKALD_LOG_ERROR,
-			          "cluster: seed \"%s\" is not tcp://HOST:PORT or dns://NAME:PORT",
+			          "cluster: seed \"%s\" is not tcp:// or tls://HOST:PORT, or "
+			          "dns://NAME:PORT",
 			          cfg->seeds[i] ? cfg->seeds[i] : "(null)");
 			free(b->seeds);
 			free(b);

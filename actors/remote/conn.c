@@ -13,6 +13,11 @@
  * Bad input never crashes the node or makes it allocate without bound: a
  * frame's length is checked against the maximum before its bytes are
  * awaited, and every parse is bounded by the bytes received.
+ *
+ * On tls:// (c->tls) the same frames travel inside TLS 1.3: the bytes
+ * libuv reads go through skald__tls_input into rbuf, the frames a flush
+ * gathers through skald__tls_write into one buffer of records, and the
+ * HELLO waits for the TLS handshake (tls.h). Nothing else differs.
  */
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -29,6 +34,7 @@
 static void conn_free_cb(uv_handle_t *h)
 {
 	skald__conn_t *c = h->data;
+	skald__tls_free(c->tls);
 	free(c->rbuf);
 	free(c->bufs);
 	free(c->announced);
@@ -181,16 +187,84 @@ static void write_cb(uv_write_t *req, int status)
 		skald__conn_close(c, status, uv_strerror(status));
 		return;
 	}
-	if (c->refused && c->wq_head == NULL) {
+	if (c->refused && c->wq_head == NULL && (c->tls == NULL || !skald__tls_pending(c->tls))) {
 		skald__conn_close(c, c->refuse_reason, c->refuse_why);
 		return;
 	}
 	flush(c);
 }
 
+/* Writes bufs, with the frames from wq_head to last (NULL: none) in
+ * flight until write_cb. */
+static void write_out(skald__conn_t *c, const uv_buf_t *bufs, size_t n, skald__cmd_t *last)
+{
+	if (last != NULL) {
+		c->inflight = c->wq_head;
+		c->wq_head = last->next;
+		last->next = NULL;
+		if (c->wq_head == NULL)
+			c->wq_tail = NULL;
+	}
+	c->writing = true;
+	c->wreq.data = c;
+	c->last_send = uv_now(&c->net->loop);
+	int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, (unsigned)n, write_cb);
+	if (rc < 0) {
+		c->writing = false;
+		free_frames(c, c->inflight);
+		c->inflight = NULL;
+		skald__conn_close(c, rc, uv_strerror(rc));
+	}
+}
+
+/* Most bytes of frames sealed into one write on tls://: enough to keep the
+ * socket busy, few enough to bound the ciphertext buffer. */
+#define TLS_BATCH (256u << 10)
+
+/* A flush on tls://: the frames become records in one buffer, after what
+ * TLS itself has to say (handshake messages, alerts). */
+static void flush_tls(skald__conn_t *c)
+{
+	skald__cmd_t *f = c->wq_head, *last = NULL;
+	if (skald__tls_failed(c->tls)) {
+		/* Only the alert for the peer goes out now. */
+		free_frames(c, c->wq_head);
+		c->wq_head = c->wq_tail = NULL;
+	} else if (skald__tls_ready(c->tls)) {
+		size_t n = 0, bytes = 0;
+		for (; f != NULL && n < MAX_BUFS_PER_WRITE && bytes < TLS_BATCH; f = f->next, n++) {
+			int rc = skald__tls_write(c->tls, f->data, f->len);
+			if (rc < 0) {
+				skald__conn_close(c, rc, skald_strerror(rc));
+				return;
+			}
+			bytes += f->len;
+			last = f;
+		}
+		if (n > 0)
+			skald__peer_count(c->peer ? &c->peer->metrics : NULL, true, n, bytes);
+	}
+	uv_buf_t out;
+	int rc = skald__tls_output(c->tls, &out);
+	if (rc < 0) {
+		skald__conn_close(c, rc, skald_strerror(rc));
+		return;
+	}
+	if (out.len > 0)
+		write_out(c, &out, 1, last);
+	else if (c->refused)
+		skald__conn_close(c, c->refuse_reason, c->refuse_why); /* nothing left to say */
+}
+
 static void flush(skald__conn_t *c)
 {
-	if (c->writing || c->wq_head == NULL || c->state == CONN_CLOSING)
+	if (c->writing || c->state == CONN_CLOSING)
+		return;
+	if (c->tls != NULL) {
+		flush_tls(c);
+		return;
+	}
+	if (c->wq_head == NULL)
 		return;
 	size_t n = 0;
 	skald__cmd_t *f = c->wq_head, *last = NULL;
@@ -209,21 +283,7 @@ static void flush(skald__conn_t *c)
 		bytes += f->len;
 	}
 	skald__peer_count(c->peer ? &c->peer->metrics : NULL, true, n, bytes);
-	c->inflight = c->wq_head;
-	c->wq_head = last->next;
-	last->next = NULL;
-	if (c->wq_head == NULL)
-		c->wq_tail = NULL;
-	c->writing = true;
-	c->wreq.data = c;
-	c->last_send = uv_now(&c->net->loop);
-	int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, c->bufs, (unsigned)n, write_cb);
-	if (rc < 0) {
-		c->writing = false;
-		free_frames(c, c->inflight);
-		c->inflight = NULL;
-		skald__conn_close(c, rc, uv_strerror(rc));
-	}
+	write_out(c, c->bufs, n, last);
 }
 
 void skald__conn_flush_dirty(skald__net_t *net)
@@ -255,7 +315,7 @@ static void refused_hook(skald__conn_t *c, int reason, const char *why, int by_p
 	if (c->state != CONN_HANDSHAKE || net->hooks == NULL || net->hooks->refused == NULL)
 		return;
 	if (reason != SKALD_EAUTH && reason != SKALD_ECLUSTER && reason != SKALD_EVERSION &&
-	    reason != SKALD_ENODEDOWN)
+	    reason != SKALD_ENODEDOWN && reason != SKALD_ETLS)
 		return;
 	const char *addr = c->target != NULL                  ? c->target->addr
 	                   : c->got_hello && c->hello.addr[0] ? c->hello.addr
@@ -286,8 +346,60 @@ static void refuse(skald__conn_t *c, int reason, const char *why)
 	skald__conn_flush_dirty(c->net);
 }
 
+/* TLS failed (a handshake refused by either side, a record that does not
+ * authenticate): the peer gets the alert OpenSSL wrote, if any, and the
+ * connection closes. */
+static void tls_broken(skald__conn_t *c)
+{
+	if (c->state == CONN_CLOSING || c->refused)
+		return;
+	char why[sizeof c->refuse_why];
+	/* A client finishes its side of the TLS handshake before the server
+	 * checks its certificate: a refusal may come after "ready", but it
+	 * is still the handshake of the connection. */
+	snprintf(why, sizeof why, "TLS %s: %s",
+	         c->state == CONN_ACTIVE ? "connection failed" : "handshake failed",
+	         skald__tls_why(c->tls));
+	/* The close logs a node that said HELLO; before that, only here. */
+	if (!c->got_hello)
+		SKALD_LOG(SKALD_LOG_WARN, "connection to %s: %s", c->addr, why);
+	if (!c->initiator && skald__tls_peer_plain(c->tls)) {
+		/* A tcp:// node would not understand an alert: it hears why in
+		 * a REFUSE of its own protocol, on what is now a plain
+		 * connection. (Nothing was written yet: a server speaks second,
+		 * and this was the client's first flight.) */
+		skald__tls_free(c->tls);
+		c->tls = NULL;
+		refuse(c, SKALD_ETLS, "this port speaks TLS: reach it with tls://");
+		return;
+	}
+	refused_hook(c, SKALD_ETLS, why, skald__tls_by_peer(c->tls));
+	c->refused = true;
+	c->refuse_reason = SKALD_ETLS;
+	snprintf(c->refuse_why, sizeof c->refuse_why, "%s", why);
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	if (!c->writing && !skald__tls_pending(c->tls)) {
+		skald__conn_close(c, SKALD_ETLS, why);
+		return;
+	}
+	mark_dirty(c);
+	skald__conn_flush_dirty(c->net);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Handshake                                                                 */
+
+/* The AUTH proof that node `from` owes node `to`, whose HELLO carried
+ * nonce (wire.h): keyed by the secret on tcp://, by the TLS session's key
+ * on tls://. */
+static int auth_mac(skald__conn_t *c, const uint8_t nonce[SKALD_WIRE_NONCE], uint64_t from,
+                    uint64_t to, uint8_t out[SKALD_WIRE_MAC])
+{
+	if (c->tls != NULL)
+		return skald__wire_auth_mac(skald__tls_auth_key(c->tls), SKALD__TLS_AUTH_KEY, nonce,
+		                            from, to, out);
+	return skald__wire_auth_mac(c->net->secret, strlen(c->net->secret), nonce, from, to, out);
+}
 
 static void send_hello(skald__conn_t *c)
 {
@@ -419,6 +531,17 @@ static void on_hello(skald__conn_t *c, const uint8_t *p, size_t n)
 		refuse(c, SKALD_EPROTO, "connected to itself");
 		return;
 	}
+	if (c->tls != NULL && !skald__tls_peer_named(c->tls, c->hello.name)) {
+		char why[160];
+		snprintf(why, sizeof why, "TLS: the certificate of node \"%s\" does not name it",
+		         c->hello.name);
+		refuse(c, SKALD_ETLS, why);
+		return;
+	}
+	if (c->tls == NULL && net->secret == NULL) {
+		refuse(c, SKALD_EAUTH, "this node has no cluster secret: it speaks tls:// only");
+		return;
+	}
 	if (net->isolated) {
 		refuse(c, SKALD_ENODEDOWN,
 		       "this node was declared down by its cluster and takes no traffic; "
@@ -426,8 +549,7 @@ static void on_hello(skald__conn_t *c, const uint8_t *p, size_t n)
 		return;
 	}
 	uint8_t mac[SKALD_WIRE_MAC];
-	if (skald__wire_auth_mac(net->secret, c->hello.nonce, net->sys->node, c->hello.node, mac) <
-	    0) {
+	if (auth_mac(c, c->hello.nonce, net->sys->node, c->hello.node, mac) < 0) {
 		skald__conn_close(c, SKALD_ENOMEM, "HMAC failed");
 		return;
 	}
@@ -443,7 +565,7 @@ static void on_auth(skald__conn_t *c, const uint8_t *p, size_t n)
 		return;
 	}
 	uint8_t want[SKALD_WIRE_MAC];
-	if (skald__wire_auth_mac(net->secret, c->nonce, c->hello.node, net->sys->node, want) < 0) {
+	if (auth_mac(c, c->nonce, c->hello.node, net->sys->node, want) < 0) {
 		skald__conn_close(c, SKALD_ENOMEM, "HMAC failed");
 		return;
 	}
@@ -613,6 +735,10 @@ static void on_frame(skald__conn_t *c, const skald__wire_hdr_t *h, const uint8_t
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	skald__conn_t *c = h->data;
+	if (c->tls != NULL) {
+		*buf = skald__tls_inbuf(c->tls);
+		return;
+	}
 	if (c->rcap - c->rlen < READ_CHUNK) {
 		size_t cap = c->rlen + READ_CHUNK;
 		uint8_t *b = realloc(c->rbuf, cap);
@@ -624,6 +750,39 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 		c->rcap = cap;
 	}
 	*buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(c->rcap - c->rlen));
+}
+
+/* A first record of TLS (handshake or alert, version 3.x) where a frame
+ * should be: a tls:// node reached this node at a tcp:// address. */
+static bool looks_like_tls(const skald__conn_t *c)
+{
+	return !c->got_hello && c->rlen >= 2 && (c->rbuf[0] == 0x16 || c->rbuf[0] == 0x15) &&
+	       c->rbuf[1] == 0x03;
+}
+
+/* What arrived on tls://, decrypted into rbuf; the HELLO goes out as soon
+ * as the TLS handshake completes. false when the connection is closing. */
+static bool tls_input(skald__conn_t *c, size_t n)
+{
+	bool was_ready = skald__tls_ready(c->tls);
+	int rc = skald__tls_input(c->tls, n, &c->rbuf, &c->rlen, &c->rcap);
+	if (rc == UV_EOF) {
+		skald__conn_close(c, UV_EOF, "closed by the peer");
+		return false;
+	}
+	if (rc == SKALD_ENOMEM) {
+		skald__conn_close(c, rc, "out of memory for TLS");
+		return false;
+	}
+	if (rc < 0) {
+		tls_broken(c);
+		return false;
+	}
+	if (!was_ready && skald__tls_ready(c->tls))
+		send_hello(c);
+	if (skald__tls_pending(c->tls))
+		mark_dirty(c);
+	return c->state != CONN_CLOSING;
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -641,8 +800,11 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread == 0)
 		return;
 	c->net->activity++;
-	c->rlen += (size_t)nread;
 	c->last_recv = uv_now(&c->net->loop);
+	if (c->tls == NULL)
+		c->rlen += (size_t)nread;
+	else if (!tls_input(c, (size_t)nread))
+		return;
 	size_t off = 0;
 	while (c->state != CONN_CLOSING && !c->refused) {
 		skald__wire_hdr_t h;
@@ -652,6 +814,14 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		                           &n, &used);
 		if (rc == 0)
 			break;
+		if (rc < 0 && looks_like_tls(c)) {
+			SKALD_LOG(SKALD_LOG_WARN,
+			          "connection to %s: the peer speaks TLS at this tcp:// address: "
+			          "reach it with tls://, or listen with tls://",
+			          c->addr);
+			refuse(c, SKALD_EPROTO, "TLS at a tcp:// address");
+			return;
+		}
 		if (rc < 0) {
 			refuse(c, SKALD_EPROTO, "malformed or oversized frame");
 			return;
@@ -679,15 +849,25 @@ static void start(skald__conn_t *c, const char *addr)
 {
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	uv_tcp_nodelay(&c->tcp, 1);
+	if (skald__addr_tls(addr) && (c->tls = skald__tls_new(c->net->tls, c->initiator)) == NULL) {
+		skald__conn_close(c, SKALD_ENOMEM, "out of memory for TLS");
+		return;
+	}
 	int rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
 	if (rc < 0) {
 		skald__conn_close(c, rc, uv_strerror(rc));
 		return;
 	}
+	if (c->tls != NULL) {
+		/* The client's first flight; the HELLO follows the handshake. */
+		mark_dirty(c);
+		skald__conn_flush_dirty(c->net);
+		return;
+	}
 	send_hello(c);
 }
 
-void skald__conn_accept(uv_stream_t *server, int status)
+static void accept_conn(uv_stream_t *server, int status, const char *scheme)
 {
 	skald__net_t *net = server->data;
 	if (status < 0 || net->stopping)
@@ -720,8 +900,18 @@ void skald__conn_accept(uv_stream_t *server, int status)
 		}
 	}
 	char addr[96];
-	snprintf(addr, sizeof addr, "tcp://%s:%d", host, port);
+	snprintf(addr, sizeof addr, "%s://%s:%d", scheme, host, port);
 	start(c, addr);
+}
+
+void skald__conn_accept(uv_stream_t *server, int status)
+{
+	accept_conn(server, status, "tcp");
+}
+
+void skald__conn_accept_tls(uv_stream_t *server, int status)
+{
+	accept_conn(server, status, "tls");
 }
 
 static void connect_cb(uv_connect_t *req, int status)

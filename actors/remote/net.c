@@ -242,7 +242,7 @@ int skald__net_parse_addr(const char *addr, struct sockaddr_storage *sa)
 	struct sockaddr_storage ignored;
 	if (sa == NULL)
 		sa = &ignored;
-	if (addr == NULL || strncmp(addr, "tcp://", 6) != 0)
+	if (addr == NULL || (strncmp(addr, "tcp://", 6) != 0 && !skald__addr_tls(addr)))
 		return SKALD_EINVAL;
 	const char *host = addr + 6;
 	const char *colon = strrchr(host, ':');
@@ -326,12 +326,12 @@ static void advertise(skald__net_t *net, const char *addr, int port)
 {
 	if (net->advertised[0] != '\0')
 		return;
-	const char *host = addr + 6; /* skald__net_parse_addr checked "tcp://" */
+	const char *host = addr + 6; /* skald__net_parse_addr checked the scheme */
 	size_t hl = (size_t)(strrchr(host, ':') - host);
 	if ((hl == 7 && strncmp(host, "0.0.0.0", 7) == 0) ||
 	    (hl == 4 && strncmp(host, "[::]", 4) == 0))
 		return;
-	snprintf(net->advertised, sizeof net->advertised, "tcp://%.*s:%d", (int)hl, host, port);
+	snprintf(net->advertised, sizeof net->advertised, "%.6s%.*s:%d", addr, (int)hl, host, port);
 }
 
 static void do_listen(skald__net_t *net, skald__cmd_t *c)
@@ -351,7 +351,9 @@ static void do_listen(skald__net_t *net, skald__cmd_t *c)
 	l->data = net;
 	rc = uv_tcp_bind(l, (struct sockaddr *)&sa, 0);
 	if (rc == 0)
-		rc = uv_listen((uv_stream_t *)l, 128, skald__conn_accept);
+		rc = uv_listen((uv_stream_t *)l, 128,
+		               skald__addr_tls(c->addr) ? skald__conn_accept_tls
+		                                        : skald__conn_accept);
 	int port = 0;
 	if (rc == 0) {
 		struct sockaddr_storage bound;
@@ -566,8 +568,7 @@ static const skald_msgtype_t node_type = {
 
 int skald_remote_start(skald_system_t *sys, const skald_remote_config_t *cfg)
 {
-	if (sys == NULL || cfg == NULL || cfg->secret == NULL || cfg->secret[0] == '\0' ||
-	    skald__net_of(sys) != NULL)
+	if (sys == NULL || cfg == NULL || skald__net_of(sys) != NULL)
 		return SKALD_EINVAL;
 	int rc = skald__type_install(SKALD_TYPE_NODE, &node_type);
 	if (rc < 0)
@@ -576,6 +577,12 @@ int skald_remote_start(skald_system_t *sys, const skald_remote_config_t *cfg)
 	if (strlen(cluster) > SKALD_WIRE_NAME_MAX || cluster[0] == '\0' ||
 	    strlen(sys->name) > SKALD_WIRE_NAME_MAX)
 		return SKALD_EINVAL;
+	/* The secret, the certificates, or both: checked before anything
+	 * starts, so that a bad file is an error of this call. */
+	skald__tls_ctx_t *tls;
+	rc = skald__tls_ctx_new(cfg, cluster, &tls);
+	if (rc < 0)
+		return rc;
 	/* A peer that closes while we write would otherwise kill the process
 	 * with SIGPIPE; the write's error closes that connection instead. An
 	 * application that installed its own handler keeps it. */
@@ -583,18 +590,23 @@ int skald_remote_start(skald_system_t *sys, const skald_remote_config_t *cfg)
 	if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
 		signal(SIGPIPE, SIG_IGN);
 	skald__net_t *net = calloc(1, sizeof *net);
-	if (net == NULL)
+	if (net == NULL) {
+		skald__tls_ctx_free(tls);
 		return SKALD_ENOMEM;
+	}
+	bool secret = cfg->secret != NULL && cfg->secret[0] != '\0';
 	net->sys = sys;
+	net->tls = tls;
 	net->cluster = strdup(cluster);
-	net->secret = strdup(cfg->secret);
+	net->secret = secret ? strdup(cfg->secret) : NULL;
 	net->heartbeat_ms = cfg->heartbeat_ms ? cfg->heartbeat_ms : DEFAULT_HEARTBEAT_MS;
 	net->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
 	net->max_frame = cfg->max_frame ? cfg->max_frame : DEFAULT_MAX_FRAME;
 	net->max_queue = cfg->max_queue ? cfg->max_queue : DEFAULT_MAX_QUEUE;
 	net->npslots = 256;
 	net->pslots = calloc(net->npslots, sizeof *net->pslots);
-	if (net->cluster == NULL || net->secret == NULL || net->pslots == NULL) {
+	if (net->cluster == NULL || (secret && net->secret == NULL) || net->pslots == NULL) {
+		skald__tls_ctx_free(tls);
 		free(net->cluster);
 		free(net->secret);
 		free(net->pslots);
@@ -657,6 +669,7 @@ static void tcp_stop(void *ctx)
 	uv_rwlock_destroy(&net->plock);
 	uv_cond_destroy(&net->mcond);
 	uv_mutex_destroy(&net->mlock);
+	skald__tls_ctx_free(net->tls);
 	free(net->cluster);
 	free(net->secret);
 	free(net);
@@ -676,7 +689,9 @@ static skald__cmd_t *cmd_new(int op, const char *addr)
 }
 
 /* sys's network and addr parsed into sa, or why not, said in the log with
- * what to do: SKALD_ENONET (skald_remote_start not called), SKALD_EADDR. */
+ * what to do: SKALD_ENONET (skald_remote_start not called), SKALD_EADDR,
+ * SKALD_EINVAL (tcp:// on a node without a secret: a node keyed by
+ * certificates alone speaks tls:// only). */
 static int net_addr(skald_system_t *sys, const char *fn, const char *addr, skald__net_t **net,
                     struct sockaddr_storage *sa)
 {
@@ -689,11 +704,19 @@ static int net_addr(skald_system_t *sys, const char *fn, const char *addr, skald
 		return SKALD_ENONET;
 	}
 	if (skald__net_parse_addr(addr, sa) < 0) {
-		SKALD_LOG(SKALD_LOG_WARN,
-		          "%s: \"%.64s\" is not a node address: write "
-		          "tcp://HOST:PORT (an IPv4 address, [IPv6] or localhost)",
-		          fn, addr != NULL ? addr : "(null)");
+		SKALD_LOG(
+		        SKALD_LOG_WARN,
+		        "%s: \"%.64s\" is not a node address: write "
+		        "tcp://HOST:PORT or tls://HOST:PORT (an IPv4 address, [IPv6] or localhost)",
+		        fn, addr != NULL ? addr : "(null)");
 		return SKALD_EADDR;
+	}
+	if ((*net)->secret == NULL && !skald__addr_tls(addr)) {
+		SKALD_LOG(SKALD_LOG_ERROR,
+		          "%s: %s: this node has no cluster secret, which tcp:// needs; it "
+		          "speaks tls:// only",
+		          fn, addr);
+		return SKALD_EINVAL;
 	}
 	return 0;
 }

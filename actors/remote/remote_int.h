@@ -7,6 +7,8 @@
  *               path used by every scheduler thread
  *   conn.c      TCP connections: handshake, reading, coalesced writing,
  *               heartbeats, reconnection
+ *   tls.c       TLS 1.3 for tls:// on memory BIOs, under conn.c's frames
+ *               (tls.h)
  *   registry.c  publish and lookup of names
  *
  * Threads: every connection, listener and timer lives on the network
@@ -17,8 +19,11 @@
 #ifndef SKALD_ACTORS_REMOTE_INT_H
 #define SKALD_ACTORS_REMOTE_INT_H
 
-#include "actors/transport.h"
+#include <string.h>
+
+#include "actors/remote/tls.h"
 #include "actors/remote/wire.h"
+#include "actors/transport.h"
 #include "skald/remote.h"
 
 typedef struct skald__net_s skald__net_t;
@@ -129,7 +134,7 @@ struct skald__conn_s {
 	bool refused; /* closing once the REFUSE frame is written */
 	bool banned;  /* the peer is banned: only CLUSTER frames are read */
 	int refuse_reason;
-	char refuse_why[128];
+	char refuse_why[256];
 	bool dirty; /* in net->dirty */
 	skald__conn_t *dirty_next;
 	uv_write_t wreq;
@@ -138,13 +143,15 @@ struct skald__conn_s {
 	uint8_t *announced; /* bitmap of local type ids announced */
 	uint32_t *types;    /* peer's type id -> local id (0: unknown) */
 	uint64_t last_recv, last_send, started;
+	skald__tls_t *tls; /* tls:// connections; NULL on tcp:// */
 };
 
 enum { CONN_HANDSHAKE = 1, CONN_ACTIVE, CONN_CLOSING };
 
 struct skald__net_s {
 	skald_system_t *sys;
-	char *cluster, *secret;
+	char *cluster, *secret; /* secret: NULL on a node with certificates only */
+	skald__tls_ctx_t *tls;  /* for tls:// addresses */
 	unsigned heartbeat_ms, timeout_ms;
 	uint32_t max_frame;
 	size_t max_queue;
@@ -215,10 +222,15 @@ void skald__net_post(skald__net_t *net, skald__cmd_t *c);
 void skald__net_peer_up(skald__net_t *net, skald__peer_t *p);
 void skald__net_peer_down(skald__net_t *net, skald__peer_t *p, int reason);
 void skald__net_notify(skald__net_t *net, const skald__peer_t *p, int up, int reason);
-/* 0 if addr is `tcp://HOST:PORT` (HOST an IPv4 address, [IPv6] or
- * localhost), with the socket address in *sa (may be NULL); else
- * SKALD_EINVAL. Any thread. */
+/* 0 if addr is `tcp://HOST:PORT` or `tls://HOST:PORT` (HOST an IPv4
+ * address, [IPv6] or localhost), with the socket address in *sa (may be
+ * NULL); else SKALD_EINVAL. Any thread. */
 int skald__net_parse_addr(const char *addr, struct sockaddr_storage *sa);
+/* True for a tls:// address. */
+static inline bool skald__addr_tls(const char *addr)
+{
+	return strncmp(addr, "tls://", 6) == 0;
+}
 /* Runs fn(net, arg) on the network thread, in order with other commands.
  * Any thread. Errors: SKALD_ENOMEM (fn does not run). If the network is
  * stopping, fn runs with net->stopping set, so it can free arg. */
@@ -242,7 +254,9 @@ void skald__net_ban(skald__net_t *net, uint64_t node, int close_now);
 void skald__net_isolate(skald__net_t *net);
 
 /* conn.c */
+/* The listeners' callbacks: a tcp:// and a tls:// port. */
 void skald__conn_accept(uv_stream_t *server, int status);
+void skald__conn_accept_tls(uv_stream_t *server, int status);
 int skald__conn_connect(skald__target_t *t);
 void skald__conn_queue(skald__conn_t *c, skald__cmd_t *f);
 void skald__conn_flush_dirty(skald__net_t *net);

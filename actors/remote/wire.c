@@ -144,7 +144,7 @@ int skald__wire_hello_decode(const uint8_t *p, size_t len, skald__wire_hello_t *
 	return 0;
 }
 
-int skald__wire_auth_mac(const char *secret, const uint8_t peer_nonce[SKALD_WIRE_NONCE],
+int skald__wire_auth_mac(const void *key, size_t keylen, const uint8_t peer_nonce[SKALD_WIRE_NONCE],
                          uint64_t my_node, uint64_t peer_node, uint8_t out[SKALD_WIRE_MAC])
 {
 	static const char label[] = "skald-auth-v1";
@@ -154,8 +154,7 @@ int skald__wire_auth_mac(const char *secret, const uint8_t peer_nonce[SKALD_WIRE
 	put64(msg + sizeof label - 1 + SKALD_WIRE_NONCE, my_node);
 	put64(msg + sizeof label - 1 + SKALD_WIRE_NONCE + 8, peer_node);
 	unsigned int outlen = 0;
-	if (HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, sizeof msg, out, &outlen) ==
-	            NULL ||
+	if (HMAC(EVP_sha256(), key, (int)keylen, msg, sizeof msg, out, &outlen) == NULL ||
 	    outlen != SKALD_WIRE_MAC)
 		return SKALD_ENOMEM;
 	return 0;

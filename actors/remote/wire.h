@@ -42,14 +42,21 @@
  *     56  1   name length N (1..63), then N bytes of node name
  *     ..  1   cluster length C (1..63), then C bytes of cluster name
  *     ..  1   address length A (0..63), then A bytes: the address the node
- *             listens at and can be reached by (`tcp://host:port`), or
+ *             listens at and can be reached by (`tcp://host:port` or
+ *             `tls://host:port`), or
  *             nothing (A = 0) for a node that does not listen. New in
  *             version 2: the cluster membership answers a node at this
  *             address, and a JOIN comes from a node it has never reached.
- *   AUTH payload: 32 bytes, HMAC-SHA256 over the secret of
+ *   AUTH payload: 32 bytes, HMAC-SHA256 under a key K of
  *     "skald-auth-v1" | nonce of the RECEIVER of this AUTH (32 bytes)
  *     | node id of the sender (8) | node id of the receiver (8)
  *   so a proof is bound to this connection and cannot be replayed.
+ *   On tcp:// K is the cluster secret's bytes. On tls:// the whole
+ *   handshake runs inside TLS 1.3 (actors/remote/tls.h), and K is
+ *   HMAC-SHA256(key = the session's TLS exporter value for the label
+ *   "EXPORTER-skald-auth-v1", 32 bytes, no context; message = the
+ *   cluster secret, or nothing for a node without one), which binds the
+ *   proof to the TLS session.
  *   REFUSE payload: a reason as text (logged by the receiver), then close.
  *
  * After the handshake:
@@ -140,9 +147,10 @@ int skald__wire_parse(const uint8_t *buf, size_t len, uint32_t max_frame, skald_
 size_t skald__wire_hello_encode(uint8_t *out, const skald__wire_hello_t *h);
 int skald__wire_hello_decode(const uint8_t *p, size_t len, skald__wire_hello_t *h);
 
-/* The AUTH proof for the peer: HMAC-SHA256(secret, "skald-auth-v1" |
- * peer_nonce | my node | peer node). Returns 0 or SKALD_ENOMEM. */
-int skald__wire_auth_mac(const char *secret, const uint8_t peer_nonce[SKALD_WIRE_NONCE],
+/* The AUTH proof for the peer: HMAC-SHA256(key of keylen bytes,
+ * "skald-auth-v1" | peer_nonce | my node | peer node). Returns 0 or
+ * SKALD_ENOMEM. */
+int skald__wire_auth_mac(const void *key, size_t keylen, const uint8_t peer_nonce[SKALD_WIRE_NONCE],
                          uint64_t my_node, uint64_t peer_node, uint8_t out[SKALD_WIRE_MAC]);
 
 /* Constant-time comparison of two MACs: 1 if equal. */

@@ -51,13 +51,15 @@ extern "C" {
 #endif
 
 typedef struct skald_cluster_config_s {
-	/* Where the other members reach this node: `tcp://HOST:PORT`. NULL:
+	/* Where the other members reach this node: `tcp://HOST:PORT` or
+	 * `tls://HOST:PORT` (the scheme the whole cluster speaks). NULL:
 	 * the address of the system's first skald_listen, which must then
 	 * name a concrete host (not 0.0.0.0). Copied. */
 	const char *addr;
-	/* Seeds to join through, each `tcp://HOST:PORT` or `dns://NAME:PORT`
-	 * (NAME resolved with getaddrinfo to every address it has, IPv4 and
-	 * IPv6, again on each retry until joined). This node's own address
+	/* Seeds to join through, each `tcp://HOST:PORT`, `tls://HOST:PORT` or
+	 * `dns://NAME:PORT` (NAME resolved with getaddrinfo to every address
+	 * it has, IPv4 and IPv6, again on each retry until joined; each is
+	 * reached with the scheme of addr). This node's own address
 	 * among them is skipped; a node with no other seed forms a new
 	 * cluster at once. Others are tried in turn, with backoff (500 ms
 	 * doubling to 5 s), until one admits this node. Copied. */
@@ -104,6 +106,9 @@ int skald_cluster_start(skald_system_t *sys, const skald_cluster_config_t *cfg);
  *                      secret, other cluster name, other protocol version);
  *                      returned as soon as all seeds have refused. The join
  *                      keeps trying in the background.
+ *   SKALD_ETLS         the same for a refused TLS handshake on tls://
+ *                      (another secret, an untrusted or expired
+ *                      certificate: docs/TLS.md)
  *   SKALD_ENODEDOWN    this node was downed (it must restart to rejoin), or
  *                      a seed refused it as a node id already down
  *   SKALD_ETOOMANY     the cluster is full (max_members)

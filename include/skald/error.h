@@ -48,7 +48,8 @@ extern "C" {
 	XX(EVERSION, -5030, "handshake refused: unsupported protocol version")                     \
 	XX(EPROTO, -5031, "protocol error: malformed, oversized or unexpected frame")              \
 	XX(ENOCODEC, -5032, "the message type has no codec and cannot cross nodes")                \
-	XX(EADDR, -5040, "malformed node address: expected tcp://HOST:PORT")                       \
+	XX(ETLS, -5033, "TLS: the configuration is unusable or the TLS handshake failed")          \
+	XX(EADDR, -5040, "malformed node address: expected tcp://HOST:PORT or tls://HOST:PORT")    \
 	XX(ENONET, -5041, "the network is not started: call skald_remote_start first")             \
 	XX(ENAMETOOLONG, -5042,                                                                    \
 	   "name too long: names, group keys and behaviour names are at most "                     \

@@ -4,7 +4,17 @@
  * A system becomes a node when it listens or connects. Nodes talk over TCP,
  * one connection per pair, after a handshake that proves on both sides the
  * knowledge of a shared cluster secret (HMAC-SHA256 challenge-response) and
- * checks the cluster name and protocol version. A reference to an actor on
+ * checks the cluster name and protocol version.
+ *
+ * Addresses are `tcp://HOST:PORT` or `tls://HOST:PORT`. On tcp:// every
+ * frame after the handshake travels in clear: anyone on the path reads the
+ * messages and can inject frames, so tcp:// is for loopback and trusted
+ * networks. On tls:// the connection is TLS 1.3 (OpenSSL) before any byte
+ * of Skald's: keyed by certificates (mutual TLS, the tls_* fields below),
+ * or, without them, by a pre-shared key derived from the cluster secret,
+ * so that changing tcp:// to tls:// is all a cluster with a secret needs.
+ * The handshake (node id, cluster name, the AUTH proof) then runs inside
+ * TLS. docs/TLS.md tells the whole story. A reference to an actor on
  * another node is the same skald_ref_t as a local one: skald_tell, skald_ask,
  * skald_reply and skald_watch work across nodes unchanged. A message crosses
  * the wire through its type's encode/decode (skald_msgtype_t); a type
@@ -28,7 +38,9 @@ extern "C" {
 typedef struct skald_remote_config_s {
 	/* Nodes with another cluster name are refused. NULL: "skald". */
 	const char *cluster;
-	/* The shared secret; required (NULL or "" is SKALD_EINVAL). Copied. */
+	/* The shared secret, copied. Required, unless the tls_* certificate
+	 * files are given: a node without a secret (NULL or "") speaks
+	 * tls:// only. */
 	const char *secret;
 	/* Heartbeat interval and the silence after which a peer is declared
 	 * down, in ms. 0: 1,000 and 5,000. */
@@ -39,31 +51,55 @@ typedef struct skald_remote_config_s {
 	/* Bytes queued per peer before sends fail with SKALD_EQUEUEFULL.
 	 * 0: 64 MiB. */
 	size_t max_queue;
+	/* Certificates for tls:// (mutual TLS): PEM files of the CAs that
+	 * sign the nodes' certificates, of this node's certificate (its
+	 * chain may follow it in the file), and of its private key. The
+	 * certificate must name the node (skald_config_t.name) as a DNS
+	 * subject alternative name, or as its common name if it has none:
+	 * peers check the name of the HELLO against it. All three or none;
+	 * none: tls:// is keyed by the cluster secret instead (a TLS 1.3
+	 * external pre-shared key derived with HKDF-SHA256). Read once, by
+	 * skald_remote_start. */
+	const char *tls_ca_file;
+	const char *tls_cert_file;
+	const char *tls_key_file;
 } skald_remote_config_t;
 
 /*
  * Starts the network of sys with cfg (copied). Must be called once, before
  * listening or connecting. If SIGPIPE has its default action, it is set to
- * be ignored, so that a peer closing mid-write cannot kill the process. Errors: SKALD_EINVAL (no
- * secret, called twice), SKALD_ENOMEM, libuv codes.
+ * be ignored, so that a peer closing mid-write cannot kill the process.
+ * The TLS files are read and checked here, and every problem is logged at
+ * error level with the file it concerns. Errors: SKALD_EINVAL (neither a
+ * secret nor certificates, only some of the three tls_* files, called
+ * twice), UV_ENOENT, UV_EACCES, UV_EISDIR... (a tls_* file that cannot be
+ * read), SKALD_ETLS (a file that holds no usable PEM certificate or key, a
+ * certificate that does not match its key, that has expired or is not yet
+ * valid), SKALD_ENOMEM, libuv codes.
  */
 int skald_remote_start(skald_system_t *sys, const skald_remote_config_t *cfg);
 
 /*
- * Listens on `tcp://HOST:PORT` (PORT 0 picks a free one); the bound port is
- * stored in *port (may be NULL). Blocks until the socket is bound. Errors:
- * SKALD_EADDR (not tcp://HOST:PORT), SKALD_ENONET (skald_remote_start not
- * called), SKALD_ENOTOWNER, libuv codes (e.g. UV_EADDRINUSE). Each of
- * these mistakes is also logged with what to write instead.
+ * Listens on `tcp://HOST:PORT` or `tls://HOST:PORT` (PORT 0 picks a free
+ * one); the bound port is stored in *port (may be NULL). Blocks until the
+ * socket is bound. A node may listen on both schemes; each port speaks
+ * only its own. Errors: SKALD_EADDR (not tcp:// or tls://HOST:PORT),
+ * SKALD_ENONET (skald_remote_start not called), SKALD_EINVAL (tcp:// on a
+ * node without a secret), SKALD_ENOTOWNER, libuv codes (e.g.
+ * UV_EADDRINUSE). Each of these mistakes is also logged with what to write
+ * instead.
  */
 int skald_listen(skald_system_t *sys, const char *addr, int *port);
 
 /*
- * Connects to the node at `tcp://HOST:PORT`, in the background: the call
- * returns at once; the connection is retried with backoff (100 ms doubling
- * to 5 s) for as long as the system runs, also after it drops. Connecting
- * twice to one address is a no-op. Errors: SKALD_EADDR, SKALD_ENONET (as
- * skald_listen).
+ * Connects to the node at `tcp://HOST:PORT` or `tls://HOST:PORT`, in the
+ * background: the call returns at once; the connection is retried with
+ * backoff (100 ms doubling to 5 s) for as long as the system runs, also
+ * after it drops. Connecting twice to one address is a no-op. A TLS
+ * handshake that fails (another secret, an untrusted or expired
+ * certificate, a peer that does not speak TLS) is logged with its reason
+ * on both nodes and retried like any failed connect. Errors: SKALD_EADDR,
+ * SKALD_ENONET, SKALD_EINVAL (as skald_listen).
  *
  * One connection per pair of nodes: if two nodes connect to each other at
  * the same moment, both keep the one opened by the node with the lower id

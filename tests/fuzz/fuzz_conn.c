@@ -8,6 +8,13 @@
  * closes the connection or a short timeout passes. A crash, an ASan report
  * or a hang in the node fails the run. Inputs may start with a valid HELLO
  * (the corpus seeds one), so the fuzzer also reaches the AUTH check.
+ *
+ * The node also listens on tls:// (keyed by its secret). An input that
+ * starts with 0x16 (a TLS handshake record) goes there whole: the TLS
+ * handshake on memory buffers and its failures. One that starts with 0xff
+ * goes there without that byte: a peer that speaks no TLS at a tls:// port,
+ * which is answered with a plain REFUSE. Every other input goes to the
+ * tcp:// port.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -24,7 +31,7 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int port;
+static int port, tls_port;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -32,17 +39,26 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	skald_config_t cfg = {.threads = 1, .name = "fuzz"};
 	skald_remote_config_t rc = {.secret = "fuzz", .cluster = "fuzz", .max_frame = 1u << 16};
 	if (skald_system_new(&cfg, &sys) < 0 || skald_remote_start(sys, &rc) < 0 ||
-	    skald_listen(sys, "tcp://127.0.0.1:0", &port) < 0)
+	    skald_listen(sys, "tcp://127.0.0.1:0", &port) < 0 ||
+	    skald_listen(sys, "tls://127.0.0.1:0", &tls_port) < 0)
 		abort();
 	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	int to = port;
+	if (size > 0 && (data[0] == 0x16 || data[0] == 0xff)) {
+		to = tls_port;
+		if (data[0] == 0xff) {
+			data++;
+			size--;
+		}
+	}
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd < 0)
 		return 0;
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)to)};
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
 		abort(); /* the node stopped accepting: a failure */

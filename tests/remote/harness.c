@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -131,7 +132,8 @@ static void read_report(node_t *n)
 		if (sscanf(line, "node %llx", &node) == 1) {
 			n->id = node;
 		} else if (sscanf(line, "port %d", &n->port) == 1) {
-			snprintf(n->addr, sizeof n->addr, "tcp://127.0.0.1:%d", n->port);
+			snprintf(n->addr, sizeof n->addr, "%s://127.0.0.1:%d",
+			         strcmp(n->scheme, "tls") == 0 ? "tls" : "tcp", n->port);
 		} else if (sscanf(line, "ref %15s %llx %u %u", name, &node, &actor, &inc) == 4) {
 			cr_assert_lt(n->nrefs, NODE_MAX_REFS);
 			snprintf(n->refs[n->nrefs].name, sizeof n->refs[n->nrefs].name, "%s", name);
@@ -150,6 +152,7 @@ node_t *node_start(const node_opts_t *o)
 	node_t *n = &nodes[nnodes];
 	memset(n, 0, sizeof *n);
 	snprintf(n->name, sizeof n->name, "%s", o->name);
+	snprintf(n->scheme, sizeof n->scheme, "%s", o->scheme ? o->scheme : "tcp");
 	int ctl[2], rep[2];
 	/* Close-on-exec everywhere: no other node may inherit these pipes, or
 	 * its copy would keep this node's control pipe from reaching EOF. */
@@ -159,8 +162,8 @@ node_t *node_start(const node_opts_t *o)
 	/* The environment of the node: ours, without Criterion's sandbox map
 	 * (which would make the new process a Criterion worker) and without
 	 * stale settings of an enclosing node. */
-	enum { OWN = 12 };
-	char own[OWN][192];
+	enum { OWN = 19 };
+	char own[OWN][224];
 	int k = 0;
 	snprintf(own[k++], sizeof own[0], "SKALD_RT_NODE=%s", o->name);
 	snprintf(own[k++], sizeof own[0], "SKALD_RT_FDS=%d,%d", ctl[0], rep[1]);
@@ -174,6 +177,13 @@ node_t *node_start(const node_opts_t *o)
 	snprintf(own[k++], sizeof own[0], "SKALD_RT_RELAY=%s", o->relay_to ? o->relay_to : "");
 	snprintf(own[k++], sizeof own[0], "SKALD_RT_WATCHDOG=%u",
 	         o->watchdog_s ? o->watchdog_s : 30);
+	snprintf(own[k++], sizeof own[0], "SKALD_RT_SCHEME=%s", n->scheme);
+	snprintf(own[k++], sizeof own[0], "SKALD_RT_CA=%s", o->certs ? o->certs->ca : "");
+	snprintf(own[k++], sizeof own[0], "SKALD_RT_CERT=%s", o->certs ? o->certs->cert : "");
+	snprintf(own[k++], sizeof own[0], "SKALD_RT_KEY=%s", o->certs ? o->certs->key : "");
+	snprintf(own[k++], sizeof own[0], "SKALD_RT_LOG=%s", o->log ? o->log : "");
+	snprintf(own[k++], sizeof own[0], "SKALD_RT_MEMBER=%d", o->member);
+	snprintf(own[k++], sizeof own[0], "SKALD_RT_SEEDS=%s", o->seeds ? o->seeds : "");
 	size_t nenv = 0;
 	while (environ[nenv] != NULL)
 		nenv++;
@@ -290,6 +300,9 @@ skald_system_t *sys_start(const sys_opts_t *o)
 	        .timeout_ms = o->timeout_ms,
 	        .max_frame = o->max_frame,
 	        .max_queue = o->max_queue,
+	        .tls_ca_file = o->certs ? o->certs->ca : NULL,
+	        .tls_cert_file = o->certs ? o->certs->cert : NULL,
+	        .tls_key_file = o->certs ? o->certs->key : NULL,
 	};
 	rc = skald_remote_start(sys, &rcfg);
 	cr_assert_eq(rc, 0, "skald_remote_start: %s", skald_strerror(rc));
@@ -418,6 +431,63 @@ int mon_find(mon_ctx_t *m, uint64_t node, int up)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Files                                                                     */
+
+static char scratch[64];
+
+void scratch_path(const char *file, char out[SCRATCH_PATH_MAX])
+{
+	if (scratch[0] == '\0') {
+		snprintf(scratch, sizeof scratch, "/tmp/skald-rt-XXXXXX");
+		cr_assert_not_null(mkdtemp(scratch), "mkdtemp: %s", strerror(errno));
+	}
+	int n = snprintf(out, SCRATCH_PATH_MAX, "%s/%s", scratch, file);
+	cr_assert_lt(n, SCRATCH_PATH_MAX, "scratch path too long");
+}
+
+void log_to(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	cr_assert_eq(dup2(fd, 2), 2);
+	close(fd);
+}
+
+bool file_has(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return false;
+	static char buf[1 << 20];
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, needle) != NULL;
+}
+
+void expect_log(const char *path, const char *needle)
+{
+	uint64_t end = now_ms() + WAIT_MS;
+	while (!file_has(path, needle)) {
+		if (now_ms() > end) {
+			static char buf[2048];
+			FILE *f = fopen(path, "r");
+			size_t n = f != NULL ? fread(buf, 1, sizeof buf - 1, f) : 0;
+			if (f != NULL)
+				fclose(f);
+			buf[n] = '\0';
+			cr_assert_fail("%s never said \"%s\"; it holds:\n%s", path, needle, buf);
+		}
+		sleep_ms(5);
+	}
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Fixtures                                                                  */
 
 void fixture_setup(void)
@@ -439,5 +509,10 @@ void fixture_teardown(void)
 			skald_system_stop(systems[i]);
 			systems[i] = NULL;
 		}
+	}
+	/* Keys and logs of the test: nothing stays behind. */
+	if (scratch[0] != '\0') {
+		nftw(scratch, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+		scratch[0] = '\0';
 	}
 }

@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "certs.h"
 #include "skald/actor.h"
 #include "skald/remote.h"
 #include "tests/include/skald_test.h"
@@ -83,11 +84,19 @@ int types_register(void);
 /* Node processes                                                            */
 
 typedef struct node_opts_s {
-	const char *name;      /* node name (skald_config_t.name); required */
-	const char *secret;    /* NULL: SECRET */
-	const char *cluster;   /* NULL: the default cluster */
-	int port;              /* 0: any free port */
-	unsigned heartbeat_ms; /* 0: the runtime's defaults */
+	const char *name;          /* node name (skald_config_t.name); required */
+	const char *secret;        /* NULL: SECRET; "": none (certificates only) */
+	const char *scheme;        /* the listener's: NULL or "tcp", or "tls" */
+	const cert_files_t *certs; /* tls:// keyed by certificates; NULL: by
+	                              the secret */
+	const char *log;           /* a file that gets the node's log (its
+	                              stderr); NULL: the test's stderr */
+	bool member;               /* also a cluster member (skald/cluster.h) */
+	const char *seeds;         /* its seeds, comma-separated; NULL: forms a
+	                              cluster of its own */
+	const char *cluster;       /* NULL: the default cluster */
+	int port;                  /* 0: any free port */
+	unsigned heartbeat_ms;     /* 0: the runtime's defaults */
 	unsigned timeout_ms;
 	unsigned max_frame;   /* 0: the runtime's default */
 	const char *relay_to; /* address of the node whose "echo" a "relay"
@@ -105,7 +114,8 @@ typedef struct node_s {
 	int status; /* wait status once reaped */
 	int port;
 	uint64_t id;   /* the node id it reported */
-	char addr[64]; /* tcp://127.0.0.1:PORT */
+	char addr[64]; /* tcp:// or tls://127.0.0.1:PORT */
+	char scheme[4];
 	char name[32];
 	struct {
 		char name[16];
@@ -133,9 +143,10 @@ void node_exit_clean(node_t *n);
 /* The test's own node                                                       */
 
 typedef struct sys_opts_s {
-	const char *name;    /* NULL: "tester" */
-	const char *secret;  /* NULL: SECRET */
-	const char *cluster; /* NULL: the default */
+	const char *name;          /* NULL: "tester" */
+	const char *secret;        /* NULL: SECRET; "": none (certificates only) */
+	const cert_files_t *certs; /* NULL: tls:// keyed by the secret */
+	const char *cluster;       /* NULL: the default */
 	unsigned heartbeat_ms, timeout_ms, max_frame;
 	size_t max_queue;
 } sys_opts_t;
@@ -183,6 +194,21 @@ typedef struct mon_ctx_s {
 extern const skald_behavior_t monitor_behavior;
 /* The index of the first event for node with that `up`, or -1. */
 int mon_find(mon_ctx_t *m, uint64_t node, int up);
+
+/* ------------------------------------------------------------------------ */
+/* Files                                                                     */
+
+#define SCRATCH_PATH_MAX 160
+/* The path of file in the test's scratch directory, which is made on first
+ * use under /tmp and removed with all it holds by fixture_teardown. */
+void scratch_path(const char *file, char out[SCRATCH_PATH_MAX]);
+/* From now on this process's log (its stderr) goes to path, appended. */
+void log_to(const char *path);
+/* True when the file at path contains needle. */
+bool file_has(const char *path, const char *needle);
+/* Waits (bounded) until the file at path contains needle; fails the test
+ * with what the file holds if it never does. */
+void expect_log(const char *path, const char *needle);
 
 /* ------------------------------------------------------------------------ */
 /* Fixtures                                                                  */

@@ -14,8 +14,13 @@
  *          another node and answers with that node's reply + RELAY_ADD;
  *          forwards strings to that echo and the echo's answers back to
  *          whoever sent the last string
+ *
+ * With SKALD_RT_MEMBER the node is also a cluster member: it starts the
+ * cluster with the seeds of SKALD_RT_SEEDS and waits to be up before it
+ * reports.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +31,7 @@
 #include <uv.h>
 
 #include "harness.h"
+#include "skald/cluster.h"
 
 /* Present only in sanitizer builds: lets a node that exits with _exit still
  * report its leaks. */
@@ -206,6 +212,25 @@ static int report_ref(int fd, const char *name, skald_ref_t r)
 	               : -1;
 }
 
+/* Starts the cluster with the seeds of SKALD_RT_SEEDS (comma-separated;
+ * none: a cluster of its own) and waits until this node is up. */
+static int join_cluster(skald_system_t *sys, const char *name)
+{
+	static char buf[512];
+	const char *seeds[8];
+	size_t n = 0;
+	snprintf(buf, sizeof buf, "%s", getenv("SKALD_RT_SEEDS"));
+	for (char *s = strtok(buf, ","); s != NULL && n < 8; s = strtok(NULL, ","))
+		seeds[n++] = s;
+	int rc = skald_cluster_start(sys, &(skald_cluster_config_t){.seeds = seeds, .nseeds = n});
+	char why[256] = "";
+	if (rc == 0)
+		rc = skald_cluster_wait(sys, WAIT_MS, why, sizeof why);
+	if (rc < 0)
+		fprintf(stderr, "node %s: cluster: %s: %s\n", name, skald_strerror(rc), why);
+	return rc;
+}
+
 /* Exit codes tell the test which step failed. */
 static int node_main(const char *name)
 {
@@ -220,13 +245,25 @@ static int node_main(const char *name)
 		return 11;
 	if (types_register() < 0)
 		return 12;
+	const char *log = getenv("SKALD_RT_LOG");
+	if (log != NULL && *log != '\0') {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd < 0 || dup2(fd, 2) != 2)
+			return 20;
+		close(fd);
+	}
 
 	skald_config_t cfg = {.threads = 2, .name = name};
 	skald_system_t *sys;
 	if (skald_system_new(&cfg, &sys) < 0)
 		return 13;
 	const char *cluster = getenv("SKALD_RT_CLUSTER");
+	const char *ca = getenv("SKALD_RT_CA");
+	bool certs = ca != NULL && *ca != '\0';
 	skald_remote_config_t rcfg = {
+	        .tls_ca_file = certs ? ca : NULL,
+	        .tls_cert_file = certs ? getenv("SKALD_RT_CERT") : NULL,
+	        .tls_key_file = certs ? getenv("SKALD_RT_KEY") : NULL,
 	        .cluster = cluster != NULL && *cluster != '\0' ? cluster : NULL,
 	        .secret = getenv("SKALD_RT_SECRET"),
 	        .heartbeat_ms = env_uint("SKALD_RT_HEARTBEAT", 0),
@@ -239,7 +276,8 @@ static int node_main(const char *name)
 	/* A fixed port may still be held briefly by the kernel for another
 	 * socket: retry for a while. */
 	char addr[64];
-	snprintf(addr, sizeof addr, "tcp://127.0.0.1:%u", env_uint("SKALD_RT_PORT", 0));
+	snprintf(addr, sizeof addr, "%s://127.0.0.1:%u", getenv("SKALD_RT_SCHEME"),
+	         env_uint("SKALD_RT_PORT", 0));
 	int port = 0, rc;
 	for (int i = 0; i < 100; i++) {
 		rc = skald_listen(sys, addr, &port);
@@ -251,6 +289,9 @@ static int node_main(const char *name)
 		fprintf(stderr, "node %s: listen on %s: %s\n", name, addr, skald_strerror(rc));
 		return 15;
 	}
+
+	if (env_uint("SKALD_RT_MEMBER", 0) && join_cluster(sys, name) < 0)
+		return 21;
 
 	skald_ref_t echo, seq, relay = SKALD_REF_NULL;
 	if (skald_spawn(sys, &echo_behavior, NULL, NULL, &echo) < 0 ||
