@@ -12,10 +12,10 @@
  * every game again in a fresh system, and compares both with the lobby's
  * records. It prints a summary and exits 0 only if every check passed.
  *
- * With --threads 1 a seed plays the same games every time: the players'
- * seeded moves are the only chance, and one thread runs every actor in one
- * order. With more threads, which players meet depends on how the threads
- * interleave.
+ * A seed fixes each player's choices, not the run: which players meet, and
+ * how far the games in flight got when the run stops, depend on timing, so
+ * two runs with one seed can differ (one thread makes that rarer, not
+ * impossible).
  *
  * With a durable store, stopping the program and starting it again
  * continues every unfinished game from its history. --restart-test (not in
@@ -49,8 +49,7 @@ static void usage(FILE *out)
 	             "  --games N      games to finish, 1..1000000 (default 300)\n"
 	             "  --players P    simulated players, 2..10000 (default 10)\n"
 	             "  --seed S       seed of the players' moves (default 1)\n"
-	             "  --threads T    scheduler threads, 1..1024 (default one per core);\n"
-	             "                 with 1, a seed plays the same games every time\n");
+	             "  --threads T    scheduler threads, 1..1024 (default one per core)\n");
 }
 
 static int parse_number(const char *flag, const char *text, long long min, long long max,
