@@ -54,7 +54,7 @@ endif
 
 # The core library's folders; stores/NAME for each of STORES is a library of
 # its own.
-LIB_DIRS := base actors journal stores/memory projections
+LIB_DIRS := base actors journal sharding stores/memory projections
 LIB_SRC  := $(shell find $(LIB_DIRS) -name '*.c' 2>/dev/null | sort)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 store_obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard stores/$(1)/*.c)))
@@ -116,6 +116,10 @@ $(foreach s,$(STORES),$(eval $(call store_lib,$(s))))
 # The journal front's suite (registry, upcasters: once, on the memory store)
 # uses the conformance suite's harness.
 TEST_USES_journal := tests/stores/harness.c
+# The sharding suite reads journals back with the entity suite's helpers
+# (and its failing store), and runs members as processes with the cluster
+# suite's.
+TEST_USES_sharding := tests/entity/helpers.c tests/entity/acc.c tests/entity/probe.c
 .SECONDEXPANSION:
 $(BUILD)/tests/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tests/$$*/*.c) $$(TEST_USES_$$*))) $(ALL_ARCHIVES)
 	@mkdir -p $(dir $@)

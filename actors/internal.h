@@ -28,8 +28,9 @@ typedef struct skald__thread_s skald__thread_t;
 /* Message type ids below this one belong to built-in types: SKALD_TYPE_DOWN
  * (the runtime's own), SKALD_TYPE_NODE (the network layer's) and
  * SKALD_TYPE_MEMBER (the cluster's), the last two installed with
- * skald__type_install. Ids 4 to 15 are kept free for the cluster's next
- * built-in types (registry, groups). */
+ * skald__type_install. Ids 4 to 9 are kept free for the cluster's next
+ * built-in types (registry, groups); 10 to 15 are sharding's
+ * (sharding/sharding_int.h). */
 #define SKALD__TYPE_FIRST_USER 16u
 
 /* What an envelope carries. */

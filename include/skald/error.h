@@ -46,7 +46,8 @@ extern "C" {
 	XX(ECLUSTER, -5029, "handshake refused: another cluster name")                             \
 	XX(EVERSION, -5030, "handshake refused: unsupported protocol version")                     \
 	XX(EPROTO, -5031, "protocol error: malformed, oversized or unexpected frame")              \
-	XX(ENOCODEC, -5032, "the message type has no codec and cannot cross nodes")
+	XX(ENOCODEC, -5032, "the message type has no codec and cannot cross nodes")              \
+	XX(EBUFFERFULL, -5033, "too many messages wait for entities that are moving or starting")
 
 typedef enum {
 #define XX(name, value, msg) SKALD_##name = value,

@@ -11,5 +11,6 @@
 #include "remote.h"
 #include "cluster.h"
 #include "entity.h"
+#include "sharding.h"
 
 #endif /* SKALD_H */
