@@ -119,7 +119,8 @@ TEST_USES_journal := tests/stores/harness.c
 # The sharding suite reads journals back with the entity suite's helpers
 # (and its failing store), and runs members as processes with the cluster
 # suite's.
-TEST_USES_sharding := tests/entity/helpers.c tests/entity/acc.c tests/entity/probe.c
+TEST_USES_sharding := tests/entity/helpers.c tests/entity/acc.c tests/entity/probe.c \
+                      tests/cluster/proc.c tests/postgres/helpers.c
 .SECONDEXPANSION:
 $(BUILD)/tests/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tests/$$*/*.c) $$(TEST_USES_$$*))) $(ALL_ARCHIVES)
 	@mkdir -p $(dir $@)

@@ -81,33 +81,66 @@ void skald__rg_serve(skald_actor_t *self, region_t *r, uint32_t s)
 	}
 }
 
-/* Whether every member this one has heard from routes by its view. */
-static bool views_agree(const region_t *r)
+/* Whether the new owner `to`, and every member this one has heard from,
+ * route by this member's view: then nothing sent the old way can still be
+ * on its way here, and `to` takes the handoff (it accepts one made under
+ * its own view only). */
+static bool views_agree(region_t *r, uint64_t to)
 {
+	const peer_t *t = skald__rg_peer_find(r, to);
+	if (t == NULL || t->view_seen != r->digest)
+		return false;
 	for (size_t i = 0; i < r->nup; i++) {
 		if (r->up[i] == r->me)
 			continue;
-		const peer_t *p = skald__rg_peer_find((region_t *)r, r->up[i]);
+		const peer_t *p = skald__rg_peer_find(r, r->up[i]);
 		if (p != NULL && p->heard && p->view_seen != r->digest)
 			return false;
 	}
 	return true;
 }
 
+/* Whether a handoff to `to` begun at `since` may go now: the views agree,
+ * or it has waited as long as it may. */
+static bool may_hand_over(region_t *r, uint32_t s, uint64_t to, uint64_t since)
+{
+	if (views_agree(r, to))
+		return true;
+	uint64_t now = skald__rg_now();
+	if (now - since < r->sh->cfg.handoff_timeout_ms)
+		return false;
+	RG_LOG(r, SKALD_LOG_WARN,
+	       "handing shard %u over to %016llx after %llu ms without every member "
+	       "routing by the new view; order across this handoff is not guaranteed",
+	       s, (unsigned long long)to, (unsigned long long)(now - since));
+	return true;
+}
+
+static void handed(region_t *r, shard_t *sh, uint64_t to)
+{
+	sh->handed_to = to;
+	sh->handed_view = r->digest;
+	atomic_fetch_add(&r->sh->handoffs_out, 1);
+}
+
 void skald__rg_handoff_check(skald_actor_t *self, region_t *r, uint32_t s)
 {
 	shard_t *sh = &r->shards[s];
-	if (sh->state != SH_HANDING || sh->live > 0 || !skald_ref_is_null(sh->rem))
+	if (sh->state == SH_REMOTE && sh->answer_to != 0) {
+		/* An empty handoff, to a new owner that asked this member. */
+		uint64_t to = sh->answer_to;
+		if (sh->owner != to) {
+			sh->answer_to = 0;
+		} else if (may_hand_over(r, s, to, sh->answer_since)) {
+			sh->answer_to = 0;
+			send_control(self, r, to, SK_HANDOFF, s);
+			handed(r, sh, to);
+		}
 		return;
-	uint64_t now = skald__rg_now();
-	if (!views_agree(r)) {
-		if (now - sh->since < r->sh->cfg.handoff_timeout_ms)
-			return;
-		RG_LOG(r, SKALD_LOG_WARN,
-		       "handing shard %u over after %llu ms without every member "
-		       "routing by the new view; order across this handoff is not guaranteed",
-		       s, (unsigned long long)(now - sh->since));
 	}
+	if (sh->state != SH_HANDING || sh->live > 0 || !skald_ref_is_null(sh->rem) ||
+	    !may_hand_over(r, s, sh->peer, sh->since))
+		return;
 	uint64_t to = sh->peer;
 	msgq_t q = sh->held;
 	sh->held = (msgq_t){0};
@@ -120,9 +153,7 @@ void skald__rg_handoff_check(skald_actor_t *self, region_t *r, uint32_t s)
 		skald__rg_send(self, r, to, env);
 	}
 	send_control(self, r, to, SK_HANDOFF, s);
-	sh->handed_to = to;
-	sh->handed_view = r->digest;
-	atomic_fetch_add(&r->sh->handoffs_out, 1);
+	handed(r, sh, to);
 	RG_LOG(r, SKALD_LOG_DEBUG, "shard %u handed over to %016llx", s, (unsigned long long)to);
 }
 
@@ -171,6 +202,7 @@ void skald__rg_shard_moved(skald_actor_t *self, region_t *r, uint32_t s, uint64_
 		set_owned(r, sh, SH_TAKING);
 		sh->peer = prev;
 		sh->since = skald__rg_now();
+		sh->asked_view = r->digest;
 		send_control(self, r, prev, SK_BEGIN, s);
 		return;
 	}
@@ -188,21 +220,30 @@ static void begin(skald_actor_t *self, region_t *r, uint32_t s, uint64_t from)
 		return;
 	if (sh->state == SH_REMOTE && sh->handed_to == from && sh->handed_view == r->digest)
 		return; /* the handoff crossed the BEGIN: it is on its way */
-	if (sh->state == SH_REMOTE) {
-		/* Nothing lives here, but what others sent here the old way
-		 * must still go first. */
-		sh->since = skald__rg_now();
-		set_owned(r, sh, SH_HANDING);
-		sh->peer = from;
+	if (sh->state == SH_REMOTE && sh->answer_to != from) {
+		/* Nothing of it is here. It still waits until what others
+		 * sent here the old way has gone on; what comes meanwhile is
+		 * routed as usual, by the new view. */
+		sh->answer_to = from;
+		sh->answer_since = skald__rg_now();
 	}
 	skald__rg_handoff_check(self, r, s);
 }
 
 void skald__rg_begins(skald_actor_t *self, region_t *r)
 {
-	for (uint32_t s = 0; s < r->nshards; s++)
-		if (r->shards[s].begin_from != 0 && r->shards[s].begin_view == r->digest)
-			begin(self, r, s, r->shards[s].begin_from);
+	for (uint32_t s = 0; s < r->nshards; s++) {
+		shard_t *sh = &r->shards[s];
+		if (sh->begin_from != 0 && sh->begin_view == r->digest)
+			begin(self, r, s, sh->begin_from);
+		/* The old owner takes a BEGIN only under its own view, and
+		 * hands over only under it: ask again under this one. */
+		if (sh->state == SH_TAKING && sh->asked_view != r->digest &&
+		    skald__rg_alive(r, sh->peer)) {
+			sh->asked_view = r->digest;
+			send_control(self, r, sh->peer, SK_BEGIN, s);
+		}
+	}
 }
 
 void skald__rg_control(skald_actor_t *self, region_t *r, shard_env_t *env)
@@ -223,7 +264,11 @@ void skald__rg_control(skald_actor_t *self, region_t *r, shard_env_t *env)
 				sh->begin_from = from;
 				sh->begin_view = env->view;
 			}
-		} else if (env->kind == SK_HANDOFF && sh->state == SH_TAKING) {
+		} else if (env->kind == SK_HANDOFF && sh->state == SH_TAKING && sh->peer == from &&
+		           env->view == r->digest) {
+			/* Only from the member this one takes the shard from, under
+			 * this view: another is an earlier move's, crossed by this
+			 * one. */
 			atomic_fetch_add(&r->sh->handoffs_in, 1);
 			skald__rg_serve(self, r, env->shard);
 		}
@@ -235,7 +280,7 @@ void skald__rg_handoff_tick(skald_actor_t *self, region_t *r, uint64_t now)
 {
 	for (uint32_t s = 0; s < r->nshards; s++) {
 		shard_t *sh = &r->shards[s];
-		if (sh->state == SH_HANDING) {
+		if (sh->state == SH_HANDING || sh->answer_to != 0) {
 			skald__rg_handoff_check(self, r, s);
 		} else if (sh->state == SH_TAKING) {
 			bool gone = !skald__rg_alive(r, sh->peer);

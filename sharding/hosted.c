@@ -276,6 +276,7 @@ static void failed(skald_actor_t *self, region_t *r, ent_t *e, int reason)
 	 * delay. */
 	if (e->ready_at != 0 && now - e->ready_at > r->sh->cfg.backoff_max_ms)
 		e->failures = 0;
+	e->ready_at = 0;
 	e->failures++;
 	uint64_t delay = skald__rg_backoff(r, e->failures);
 	e->retry_at = now + delay;

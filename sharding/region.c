@@ -133,6 +133,7 @@ static int region_receive(skald_actor_t *self, void *state, skald_msg_t *msg)
 			break;
 		}
 		heard_from(self, r, msg->sender);
+		env->via = msg->sender.node;
 		if (env->kind == SK_MSG) {
 			skald__rg_route(self, r, env);
 		} else {

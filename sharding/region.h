@@ -80,6 +80,10 @@ typedef struct shard_s {
 	/* The last handoff this member sent: to whom, under which view (a
 	 * BEGIN that crossed it needs no second one). */
 	uint64_t handed_to, handed_view;
+	/* A new owner asked while this member held nothing of the shard: it
+	 * gets an empty handoff once the views agree. */
+	uint64_t answer_to, answer_since;
+	uint64_t asked_view; /* TAKING: the view of the last BEGIN sent */
 } shard_t;
 
 /* Entity states on this member. */
@@ -147,6 +151,7 @@ typedef struct region_s {
 	uint64_t next_passivation;
 	unsigned next_thread;
 	uint64_t timer;
+	uint64_t settle_timer; /* armed while admissions arrive (view.c) */
 } region_t;
 
 /* A log line of region r: "sharding NAME on NODE: ...". */
@@ -224,7 +229,8 @@ void skald__rg_control(skald_actor_t *self, region_t *r, shard_env_t *env);
 void skald__rg_handoff_tick(skald_actor_t *self, region_t *r, uint64_t now);
 /* Hands shard s over if it is handing off and nothing holds it any more. */
 void skald__rg_handoff_check(skald_actor_t *self, region_t *r, uint32_t s);
-/* After a change of view: the BEGINs that waited for this view. */
+/* After a change of view: the BEGINs that waited for this view, and this
+ * member's own BEGINs again, under the new view. */
 void skald__rg_begins(skald_actor_t *self, region_t *r);
 /* Starts serving shard s now (taken over, or handed over). */
 void skald__rg_serve(skald_actor_t *self, region_t *r, uint32_t s);

@@ -341,10 +341,11 @@ void skald__rg_route(skald_actor_t *self, region_t *r, shard_env_t *env)
 		env->shard = skald__shard_of(env->id, r->nshards);
 	shard_t *sh = &r->shards[env->shard];
 	if (sh->owner == r->me) {
+		bool handed = (env->flags & SF_HANDED) && env->via == sh->peer;
 		if (sh->state == SH_SERVING)
 			skald__rg_deliver(self, r, env);
 		else
-			skald__rg_hold(r, (env->flags & SF_HANDED) ? &sh->handed : &sh->held, env);
+			skald__rg_hold(r, handed ? &sh->handed : &sh->held, env);
 		return;
 	}
 	if (sh->state == SH_HANDING) {

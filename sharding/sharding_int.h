@@ -67,7 +67,7 @@ enum {
 /* A message on its way to entity `id`, or a control message between
  * regions. The user's type and payload are owned by the envelope until
  * delivered. On the wire the type goes by name and the payload through the
- * type's codec; next and err never travel. */
+ * type's codec; next, err and via never travel. */
 typedef struct shard_env_s {
 	struct shard_env_s *next; /* in a queue of a region */
 	uint8_t kind;             /* SK_* */
@@ -80,6 +80,7 @@ typedef struct shard_env_s {
 	uint64_t deadline;  /* an ask: monotonic ms when its asker stops waiting */
 	uint32_t type;      /* the user's type (this process's id) */
 	int err;            /* received, but the payload could not be decoded */
+	uint64_t via;       /* the member whose region sent it here (0: a client) */
 	void *payload;
 	char id[];
 } shard_env_t;

@@ -23,6 +23,8 @@
 
 /* Gone members are forgotten beyond this many. */
 #define MAX_GONE 1024
+/* How long admissions may take to arrive together. */
+#define SETTLE_MS 20
 
 const member_t *skald__rg_member(const region_t *r, uint64_t node)
 {
@@ -222,6 +224,14 @@ static void this_member_gone(skald_actor_t *self, region_t *r, int why)
 		skald__rg_reject_all(r, &r->peers[i].waiting, why);
 }
 
+static void settled(skald_actor_t *self, void *state, void *arg)
+{
+	region_t *r = state;
+	r->settle_timer = 0;
+	if (!r->stopping && !r->down)
+		recompute(self, r);
+}
+
 void skald__rg_member_event(skald_actor_t *self, region_t *r, const skald_member_event_t *ev)
 {
 	switch (ev->kind) {
@@ -250,6 +260,19 @@ void skald__rg_member_event(skald_actor_t *self, region_t *r, const skald_member
 	if ((ev->kind == SKALD_MEMBER_EV_DOWN || ev->kind == SKALD_MEMBER_EV_REMOVED) && ev->self) {
 		this_member_gone(self, r, SKALD_ENODEDOWN);
 		return;
+	}
+	if (ev->kind == SKALD_MEMBER_EV_CURRENT || ev->kind == SKALD_MEMBER_EV_UP) {
+		/* Admissions come in bursts (a joiner hears it is up before it
+		 * hears of the members that admitted it): wait for the burst to
+		 * end rather than act on a view that is only half known. */
+		if (r->settle_timer != 0 ||
+		    skald_timer_start(self, SETTLE_MS, 0, settled, NULL, &r->settle_timer) == 0)
+			return;
+	}
+	/* A member that goes is acted on at once: its shards have no owner. */
+	if (r->settle_timer != 0) {
+		skald_timer_cancel(self, r->settle_timer);
+		r->settle_timer = 0;
 	}
 	recompute(self, r);
 	if (ev->kind == SKALD_MEMBER_EV_DOWN || ev->kind == SKALD_MEMBER_EV_REMOVED) {

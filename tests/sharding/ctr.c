@@ -157,8 +157,11 @@ static int on_events(skald_journal_t *j, const skald_event_t *ev, size_t n, void
 			h->total = t;
 		} else if (strcmp(ev[i].type, "ctr.seen") == 0) {
 			uint64_t v = (uint64_t)json_integer_value(json_object_get(ev[i].data, "n"));
-			if (v != h->last_n + 1)
-				h->disorder++;
+			if (v != h->last_n + 1 && h->disorder++ == 0) {
+				h->bad_after = h->last_n;
+				h->bad_n = v;
+				h->bad_seq = ev[i].seq;
+			}
 			h->last_n = v;
 		}
 	}
@@ -183,4 +186,47 @@ void ctr_history(jloop_t *l, const char *id, ctr_history_t *h)
 	cr_assert_eq(rc, 0, "read %s: %s", pid, skald_strerror(rc));
 	jl_run_until(l, &c.done);
 	cr_assert_eq(c.status, 0, "read %s: %s", pid, skald_strerror(c.status));
+}
+
+typedef struct fill_ctx_s {
+	int done, status;
+} fill_ctx_t;
+
+static void on_filled(skald_journal_t *j, int status, skald_write_t *w, size_t n, void *arg)
+{
+	fill_ctx_t *c = arg;
+	c->status = status;
+	for (size_t i = 0; i < n && c->status == 0; i++)
+		c->status = w[i].status;
+	c->done = 1;
+}
+
+void ctr_prefill(jloop_t *l, const char *prefix, int n, int events)
+{
+	enum { PER_CALL = 50 };
+	skald_write_t w[PER_CALL];
+	char pids[PER_CALL][128];
+	skald_event_t *ev = calloc((size_t)PER_CALL * (size_t)events, sizeof *ev);
+	cr_assert_not_null(ev);
+	for (int first = 0; first < n; first += PER_CALL) {
+		int k = n - first < PER_CALL ? n - first : PER_CALL;
+		for (int i = 0; i < k; i++) {
+			snprintf(pids[i], sizeof pids[i], "ctr-%s-%d", prefix, first + i);
+			skald_event_t *e = &ev[(size_t)i * (size_t)events];
+			for (int s = 0; s < events; s++)
+				e[s] = (skald_event_t){.type = "ctr.added",
+				                       .data = json_pack("{sIsI}", "k",
+				                                         (json_int_t)1, "total",
+				                                         (json_int_t)(s + 1))};
+			w[i] = (skald_write_t){pids[i], 0, e, (size_t)events, 0};
+		}
+		fill_ctx_t c = {0, 0};
+		cr_assert_eq(skald_journal_append(l->j, w, (size_t)k, on_filled, &c), 0);
+		jl_run_until(l, &c.done);
+		cr_assert_eq(c.status, 0, "prefill: %s (%s)", skald_strerror(c.status),
+		             skald_journal_errmsg(l->j));
+		for (int i = 0; i < k * events; i++)
+			json_decref(ev[i].data);
+	}
+	free(ev);
 }

@@ -94,7 +94,13 @@ typedef struct ctr_history_s {
 	long gaps;     /* seqs that are not previous + 1 */
 	long disorder; /* "ctr.seen" events whose n is not previous n + 1 */
 	uint64_t last_n;
+	uint64_t bad_after, bad_n, bad_seq; /* the first disorder: n after n */
 } ctr_history_t;
 void ctr_history(jloop_t *l, const char *id, ctr_history_t *h);
+
+/* Writes entities ctr-PREFIX-0 .. ctr-PREFIX-(n-1), each with `events`
+ * "ctr.added" events of k 1 (totals 1 .. events), straight into the
+ * journal, many entities per round trip. */
+void ctr_prefill(jloop_t *l, const char *prefix, int n, int events);
 
 #endif /* SKALD_TESTS_SHARDING_SH_H */

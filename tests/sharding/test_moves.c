@@ -154,7 +154,10 @@ static void check_all_arrived(const pump_t *p)
 		} while (h.last_n != p->next[i] && now_ms() < end);
 		cr_assert_eq(h.last_n, p->next[i], "entity %d: last %llu of %llu sent", i,
 		             (unsigned long long)h.last_n, (unsigned long long)p->next[i]);
-		cr_assert_eq(h.disorder, 0, "entity %d saw its messages out of order", i);
+		cr_assert_eq(h.disorder, 0,
+		             "entity %d saw its messages out of order: %llu after %llu (seq %llu)",
+		             i, (unsigned long long)h.bad_n, (unsigned long long)h.bad_after,
+		             (unsigned long long)h.bad_seq);
 		cr_assert_eq(h.events, p->next[i], "entity %d: %zu events for %llu messages", i,
 		             h.events, (unsigned long long)p->next[i]);
 		cr_assert_eq(h.gaps, 0);
