@@ -71,7 +71,7 @@ Test(moves, a_member_that_goes_has_its_remembered_entities_started_on_the_surviv
 	jl_open(&l, store_uri());
 	for (int i = 0; i < NENT; i++) {
 		ctr_history_t h;
-		ctr_history(&l, ids[i], &h);
+		ctr_read(&l, ids[i], &h);
 		cr_assert_eq(h.events, 2);
 		cr_assert_eq(h.forks + h.gaps, 0);
 	}
@@ -148,7 +148,7 @@ static void check_all_arrived(const pump_t *p)
 		ctr_history_t h;
 		uint64_t end = now_ms() + WAIT_MS;
 		do {
-			ctr_history(&l, p->ids[i], &h);
+			ctr_read(&l, p->ids[i], &h);
 			if (h.last_n != p->next[i])
 				sleep_ms(10);
 		} while (h.last_n != p->next[i] && now_ms() < end);
