@@ -16,11 +16,16 @@
  *   count               -> "count K": entities that answered since then
  *   unload FILE         stops the client, waits for its asks, writes "I TOTAL"
  *                       per entity (the highest acknowledged total) -> "unloaded RC"
+ *   askone ID MS        asks entity ID to add 1, waiting at most MS ms
+ *                       -> "askone RC" (blocks the member's commands meanwhile)
+ *   cut NODE            drops all traffic to and from node NODE (hex) on this
+ *                       side (the transport's fault hook) -> "cut RC"
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/remote/remote_int.h"
 #include "tests/cluster/proc.h"
 #include "tests/sharding/ctr.h"
 
@@ -210,6 +215,13 @@ int proc_hook_command(skald_system_t *sys, const char *line)
 		proc_hook_reply("count %d", k);
 	} else if (sscanf(line, "unload %127s", a) == 1) {
 		proc_hook_reply("unloaded %d", unload(a));
+	} else if (sscanf(line, "askone %127s %d", a, &n) == 2) {
+		uint32_t rt;
+		void *rp;
+		proc_hook_reply("askone %d", skald_sharding_system_ask(region, a, t_add, U(1),
+		                                                       (uint64_t)n, &rt, &rp));
+	} else if (sscanf(line, "cut %127s", a) == 1) {
+		proc_hook_reply("cut %d", skald__net_fault_cut(sys, strtoull(a, NULL, 16), true));
 	} else {
 		return 0;
 	}

@@ -79,6 +79,55 @@ Test(moves, a_member_that_goes_has_its_remembered_entities_started_on_the_surviv
 	test_end();
 }
 
+/* An id of a fresh entity that `owner` owns in shard `shard` (any shard
+ * of owner's if shard is -1), as n sees it. */
+static void id_on(tnode_t *n, uint64_t owner, int shard, const char *tag, char *id, size_t len)
+{
+	for (;;) {
+		unique_id(id, len, tag);
+		unsigned s;
+		cr_assert_eq(skald_sharding_shard(n->sh, id, &s), 0);
+		if (owner_of(n, id) == owner && (shard < 0 || (unsigned)shard == s))
+			return;
+	}
+}
+
+Test(moves, an_entity_passivated_for_good_is_not_started_again_after_a_failover)
+{
+	skald_sharding_config_t cfg = ctr_config();
+	cfg.remember = 1;
+	cfg.passivate_ms = 600;
+	tnode_t *n[3];
+	n[0] = tnode_start(store_uri(), NULL, &cfg);
+	n[1] = tnode_start(store_uri(), n[0], &cfg);
+	n[2] = tnode_start(store_uri(), n[0], &cfg);
+	await_members(n, 3);
+	/* Two entities of one shard of the member that will go: one goes
+	 * idle and is passivated, the other is kept busy. */
+	char idle[64], busy[64];
+	id_on(n[0], n[2]->id, -1, "idle", idle, sizeof idle);
+	unsigned shard;
+	skald_sharding_shard(n[0]->sh, idle, &shard);
+	id_on(n[0], n[2]->id, (int)shard, "busy", busy, sizeof busy);
+	cr_assert_eq(ctr_ask_ok(n[0]->sh, idle, t_add, 1), 1);
+	uint64_t total = 0;
+	while (stats(n[2]).passivated == 0)
+		total = ctr_ask_ok(n[0]->sh, busy, t_add, 1);
+	cr_assert_gt(total, 0);
+	cr_assert_eq(stats(n[2]).live_entities, 1, "the busy one still runs");
+	uint64_t started = stats(n[0]).started + stats(n[1]).started;
+	tnode_stop(n[2]);
+	n[2] = NULL;
+	/* The busy one is remembered: started without a message. The idle
+	 * one stopped for good: it is not. */
+	AWAIT(live_on(n, 2) == 1, WAIT_MS);
+	cr_assert_eq(stats(n[0]).started + stats(n[1]).started, started + 1);
+	cr_assert_eq(ctr_ask_ok(n[1]->sh, busy, t_get, 0), total);
+	tnode_stop(n[0]);
+	tnode_stop(n[1]);
+	test_end();
+}
+
 /* A sender that tells t_seen 1, 2, 3... to each of its entities in turn,
  * from outside any actor, until told to stop. */
 typedef struct pump_s {
