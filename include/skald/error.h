@@ -56,7 +56,8 @@ extern "C" {
 	   "SKALD_NAME_MAX (255) bytes")                                                           \
 	XX(EFULL, -5043,                                                                           \
 	   "the cluster registry is full: raise skald_cluster_config_t.max_names or "              \
-	   "max_group_entries")
+	   "max_group_entries")                                                                    \
+	XX(EBUFFERFULL, -5044, "too many messages wait for entities that are moving or starting")
 
 typedef enum {
 #define XX(name, value, msg) SKALD_##name = value,

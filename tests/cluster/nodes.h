@@ -1,6 +1,6 @@
 /*
- * tests/cluster/nodes.h - what the tests of member processes share: bounded
- * waits on the members' reports, forming a cluster, waiting until views
+ * tests/cluster/nodes.h - what the tests of member processes share (the
+ * bounded wait PAWAIT is proc.h's): forming a cluster, waiting until views
  * converge. Criterion asserts; never included by the benchmark.
  */
 #ifndef SKALD_TESTS_CLUSTER_NODES_H
@@ -15,20 +15,6 @@
 
 /* Generous for a sanitizer build on a loaded two-core machine. */
 #define WAIT_MS 30000
-
-#define PAWAIT(cond, ms)                                                                           \
-	do {                                                                                       \
-		uint64_t pawait_end_ = proc_now_ms() + (ms);                                       \
-		for (;;) {                                                                         \
-			proc_pump();                                                               \
-			if (cond)                                                                  \
-				break;                                                             \
-			if (proc_now_ms() > pawait_end_)                                           \
-				cr_assert_fail("timed out after %d ms waiting for: %s", (int)(ms), \
-				               #cond);                                             \
-			usleep(2000);                                                              \
-		}                                                                                  \
-	} while (0)
 
 static inline proc_t *start(const char *name, const char *seeds, bool restart)
 {
