@@ -52,9 +52,9 @@ LDFLAGS += -fsanitize=$(SANITIZE)
 BUILD   := build-$(subst $(comma),-,$(SANITIZE))
 endif
 
-# The core library's folders; stores/NAME for each of STORES is a library of
-# its own.
-LIB_DIRS := base actors journal stores/memory projections
+# The core library's folders (with the memory store and the fault-injecting
+# faulty:// store); stores/NAME for each of STORES is a library of its own.
+LIB_DIRS := base actors journal stores/memory stores/faulty projections
 LIB_SRC  := $(shell find $(LIB_DIRS) -name '*.c' 2>/dev/null | sort)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 store_obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard stores/$(1)/*.c)))

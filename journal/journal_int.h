@@ -112,4 +112,9 @@ int64_t skald__now_ms(void);
  * once by the registry (journal/registry.c, register_builtins). */
 int skald__store_memory_register(void);
 
+/* Registers the faulty:// store (stores/faulty/faulty.c), which wraps any
+ * other store and injects failures; called once by the registry after the
+ * memory store. */
+int skald__store_faulty_register(void);
+
 #endif /* SKALD_JOURNAL_INT_H */

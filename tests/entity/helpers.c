@@ -327,6 +327,21 @@ static void on_done(skald_journal_t *j, int status, void *arg)
 	d->done = 1;
 }
 
+size_t jl_check_loop_history(jloop_t *l, const char *pid, long acked)
+{
+	rec_t *ev;
+	size_t n = jl_read(l, pid, &ev);
+	cr_assert(n == (size_t)acked || n == (size_t)acked + 1,
+	          "%s: %ld events acknowledged, %zu in the journal", pid, acked, n);
+	for (size_t k = 0; k < n; k++) {
+		cr_assert_eq(ev[k].seq, k + 1, "%s: event %zu has seq %llu", pid, k,
+		             (unsigned long long)ev[k].seq);
+		cr_assert_eq(ev[k].v, (long)k + 1, "%s: seq %zu holds %ld", pid, k + 1, ev[k].v);
+	}
+	free(ev);
+	return n;
+}
+
 void jl_delete_to(jloop_t *l, const char *pid, uint64_t to)
 {
 	done_ctx_t d = {0};
