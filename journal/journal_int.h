@@ -105,6 +105,18 @@ int skald__journal_uri(const char *uri, const char *dflt, const char **out, char
 int skald__journal_append_op(skald_journal_t *j, skald_op_t *op,
                              void (*done)(skald_op_t *op, int status), void *arg);
 
+/*
+ * The rules every store applies to event and snapshot data before keeping
+ * it (docs/EVENT-DATA.md): a JSON object, nested at most
+ * SKALD_DATA_MAX_DEPTH levels, no string or key holding U+0000, at most
+ * SKALD_DATA_MAX_BYTES as compact JSON text. Returns 0, or SKALD_EREJECTED
+ * with the reason in why (whylen bytes), a phrase that follows "data ...",
+ * e.g. "is not a JSON object". Strings are not checked for UTF-8 here: each
+ * store does (jansson only builds invalid ones through its _nocheck calls).
+ * Thread-safe.
+ */
+int skald__data_check(const json_t *data, char *why, size_t whylen);
+
 /* Wall-clock milliseconds since the Unix epoch. */
 int64_t skald__now_ms(void);
 
