@@ -9,17 +9,14 @@
  * or a hang in the node fails the run. Inputs may start with a valid HELLO
  * (the corpus seeds one), so the fuzzer also reaches the AUTH check.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <skald/skald.h>
+
+#include "tests/fuzz/loopback.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -39,29 +36,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return 0;
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-		abort(); /* the node stopped accepting: a failure */
-	size_t off = 0;
-	while (off < size) {
-		ssize_t w = send(fd, data + off, size - off, MSG_NOSIGNAL);
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
-	shutdown(fd, SHUT_WR);
-	/* Drain what the node says (its HELLO, maybe a REFUSE) until it closes
-	 * or 200 ms pass. */
-	char buf[4096];
-	struct pollfd p = {fd, POLLIN, 0};
-	while (poll(&p, 1, 200) > 0) {
-		if (read(fd, buf, sizeof buf) <= 0)
-			break;
-	}
-	close(fd);
+	fuzz_loopback_send(port, data, size);
 	return 0;
 }
