@@ -353,18 +353,23 @@ void jl_delete_to(jloop_t *l, const char *pid, uint64_t to)
 /* ------------------------------------------------------------------------ */
 /* Asking entities                                                           */
 
-reply_t *ask_cmd(skald_system_t *sys, skald_ref_t to, const cmd_t *cmd)
+reply_t *ask_cmd_within(skald_system_t *sys, skald_ref_t to, const cmd_t *cmd, unsigned ms)
 {
 	cmd_t *c = malloc(sizeof *c);
 	cr_assert_not_null(c);
 	*c = *cmd;
 	uint32_t type = 0;
 	void *reply = NULL;
-	int rc = skald_system_ask(sys, to, T_CMD, c, WAIT_MS, &type, &reply);
+	int rc = skald_system_ask(sys, to, T_CMD, c, ms, &type, &reply);
 	cr_assert_eq(rc, 0, "ask (op %d): %s", cmd->op, skald_strerror(rc));
 	cr_assert_eq(type, T_REPLY, "reply of type %u", type);
 	cr_assert_not_null(reply);
 	return reply;
+}
+
+reply_t *ask_cmd(skald_system_t *sys, skald_ref_t to, const cmd_t *cmd)
+{
+	return ask_cmd_within(sys, to, cmd, WAIT_MS);
 }
 
 reply_t *ask_op(skald_system_t *sys, skald_ref_t to, int op, long v, long n)

@@ -257,6 +257,8 @@ size_t trace_get(int *kinds, uint64_t *seqs, size_t max);
 /* Sends cmd (copied) as an ask and returns the reply (to free); fails the
  * test if the ask fails. */
 reply_t *ask_cmd(skald_system_t *sys, skald_ref_t to, const cmd_t *cmd);
+/* As ask_cmd, waiting up to ms for the reply. */
+reply_t *ask_cmd_within(skald_system_t *sys, skald_ref_t to, const cmd_t *cmd, unsigned ms);
 /* Shorthands. */
 reply_t *ask_op(skald_system_t *sys, skald_ref_t to, int op, long v, long n);
 /* Sends cmd as a tell; fails the test on error. */
