@@ -7,6 +7,8 @@
 #   make bench           benchmarks side by side with CAF and Erlang/OTP
 #   make install PREFIX=/usr/local
 #   make SANITIZE=address,undefined | SANITIZE=thread
+#   make tsan            the runtime, entity, store and remote suites under TSan
+#   make soak [SOAK_MINUTES=30]  nodes killed and restarted under load, then checked
 #   make fuzz            libFuzzer targets (tests/fuzz), FUZZ_SECONDS each
 #
 # Sources are found by wildcard: a new .c file in a layer folder is part of
@@ -52,9 +54,9 @@ LDFLAGS += -fsanitize=$(SANITIZE)
 BUILD   := build-$(subst $(comma),-,$(SANITIZE))
 endif
 
-# The core library's folders; stores/NAME for each of STORES is a library of
-# its own.
-LIB_DIRS := base actors journal sharding stores/memory projections
+# The core library's folders (with the memory store and the fault-injecting
+# faulty:// store); stores/NAME for each of STORES is a library of its own.
+LIB_DIRS := base actors journal sharding stores/memory stores/faulty projections
 LIB_SRC  := $(shell find $(LIB_DIRS) -name '*.c' 2>/dev/null | sort)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 store_obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard stores/$(1)/*.c)))
@@ -70,9 +72,9 @@ ALL_LINK   := $(STORE_LINK) $(BUILD)/libskald.a $(LDLIBS)
 ALL_ARCHIVES := $(STORES:%=$(BUILD)/libskald-%.a) $(BUILD)/libskald.a
 
 # Folders under tests/ that are not suites: fuzz targets, the packaging
-# check, the shared test header, the link check.
+# check, the shared test header, the link check, the soak's programs.
 TEST_SUITES := $(sort $(notdir $(shell find tests -mindepth 1 -maxdepth 1 -type d \
-                 ! -name fuzz ! -name packaging ! -name include ! -name link)))
+                 ! -name fuzz ! -name packaging ! -name include ! -name link ! -name soak)))
 TEST_BINS   := $(TEST_SUITES:%=$(BUILD)/tests/%)
 
 BENCH_SRC  := $(wildcard bench/*.c)
@@ -84,7 +86,7 @@ EXAMPLE_BINS := $(foreach d,$(EXAMPLE_DIRS),$(BUILD)/examples/$(notdir $(d:%/=%)
 TOOL_SRC := $(wildcard tools/*.c)
 TOOL_BIN := $(if $(TOOL_SRC),$(BUILD)/skald)
 
-.PHONY: all lib check test demo bench install clean deps format fuzz
+.PHONY: all lib check test demo bench install clean deps format fuzz tsan soak
 all: lib $(TOOL_BIN) $(EXAMPLE_BINS) $(BUILD)/examples/tictactoe_game.so $(BENCH_BINS)
 lib: $(LIBS)
 
@@ -125,8 +127,11 @@ TEST_LIBS_ops := $(BUILD)/libskald-http.a -lhttp_parser
 # suite's.
 TEST_USES_sharding := tests/entity/helpers.c tests/entity/acc.c tests/entity/probe.c \
                       tests/cluster/proc.c tests/postgres/helpers.c
+# Under ThreadSanitizer every suite takes tests/include/tsan_arena.c, which
+# keeps Criterion's arena out of the sanitizer's memory (see that file).
+TEST_ALL := $(if $(findstring thread,$(SANITIZE)),tests/include/tsan_arena.c)
 .SECONDEXPANSION:
-$(BUILD)/tests/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tests/$$*/*.c) $$(TEST_USES_$$*))) $(ALL_ARCHIVES) $$(filter %.a,$$(TEST_LIBS_$$*))
+$(BUILD)/tests/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tests/$$*/*.c) $$(TEST_USES_$$*) $(TEST_ALL))) $(ALL_ARCHIVES) $$(filter %.a,$$(TEST_LIBS_$$*))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(TEST_LIBS_$*) $(ALL_LINK) -lcriterion
 
@@ -235,19 +240,51 @@ install: lib http-lib $(TOOL_BIN)
 	if [ -n "$(TOOL_BIN)" ]; then install -d $(DESTDIR)$(PREFIX)/bin && \
 		install -m 755 $(TOOL_BIN) $(DESTDIR)$(PREFIX)/bin/; fi
 
-# libFuzzer targets (tests/fuzz/*.c) against an instrumented library, each
-# run for FUZZ_SECONDS; corpora are kept in build-fuzz/corpus/.
+# The soak (scripts/soak.sh): 3 node processes on a throwaway PostgreSQL
+# under steady load, nodes SIGKILLed and restarted, the database restarted
+# once, then every acknowledged event checked in the journal with `skald`.
+SOAK_MINUTES ?= 30
+SOAK_BINS := $(BUILD)/soak/node $(BUILD)/soak/check
+$(BUILD)/soak/%: $(BUILD)/obj/tests/soak/%.o $(ALL_ARCHIVES)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(ALL_LINK)
+soak: deps
+	@$(MAKE) --no-print-directory all $(SOAK_BINS)
+	@bash scripts/soak.sh $(BUILD) $(SOAK_MINUTES)
+
+# The runtime, entity, store and remote suites under ThreadSanitizer, on the
+# memory store (scripts/tsan.sh collects the reports of every process and
+# fails on any).
+TSAN_SUITES := unit entity stores remote
+tsan:
+	@$(MAKE) --no-print-directory SANITIZE=thread $(TSAN_SUITES:%=build-thread/tests/%)
+	@bash scripts/tsan.sh build-thread
+
+# libFuzzer targets (tests/fuzz/*.c) against instrumented libraries, each
+# run for FUZZ_SECONDS from the seeds in tests/fuzz/corpus/TARGET; what they
+# find is kept in build-fuzz/corpus/. FUZZ_TARGETS picks some of them.
+# fuzz_lines also takes the tool's input code (tools/common.c), fuzz_http
+# the HTTP module.
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(basename $(notdir $(wildcard tests/fuzz/*.c)))
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude -I. \
+               $(shell pkg-config --cflags $(PKGS))
+FUZZ_EXTRA_fuzz_lines := tools/common.c
+FUZZ_EXTRA_fuzz_http  := build-fuzz/libskald-http.a -lhttp_parser
 fuzz:
 	@bash scripts/deps.sh --fuzz
 	@$(MAKE) --no-print-directory CC=clang BUILD=build-fuzz \
-		OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libskald.a
+		OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" \
+		$(ALL_ARCHIVES:$(BUILD)/%=build-fuzz/%) build-fuzz/libskald-http.a
 	@mkdir -p build-fuzz/fuzz
-	@for t in tests/fuzz/*.c; do \
-		clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude -I. \
-			$$t build-fuzz/libskald.a $(LDLIBS) -o build-fuzz/fuzz/$$(basename $$t .c) || exit 1; \
+	@for t in $(FUZZ_TARGETS); do \
+		clang $(FUZZ_CFLAGS) tests/fuzz/$$t.c $$(case $$t in \
+			fuzz_lines) echo "$(FUZZ_EXTRA_fuzz_lines)";; \
+			fuzz_http) echo "$(FUZZ_EXTRA_fuzz_http)";; esac) \
+			$(STORE_LINK:$(BUILD)/%=build-fuzz/%) build-fuzz/libskald.a $(LDLIBS) \
+			-o build-fuzz/fuzz/$$t || exit 1; \
 	done
-	@bash scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
+	@bash scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 format:
 	clang-format -i $$(find include base actors journal stores projections http tools examples tests bench \

@@ -110,11 +110,28 @@ int skald__journal_append_op(skald_journal_t *j, skald_op_t *op,
  * journal was refused before any open (an entity's spawn). */
 void skald__journal_open_failed(const char *msg);
 
+/*
+ * The rules every store applies to event and snapshot data before keeping
+ * it (docs/EVENT-DATA.md): a JSON object, nested at most
+ * SKALD_DATA_MAX_DEPTH levels, no string or key holding U+0000, at most
+ * SKALD_DATA_MAX_BYTES as compact JSON text. Returns 0, or SKALD_EREJECTED
+ * with the reason in why (whylen bytes), a phrase that follows "data ...",
+ * e.g. "is not a JSON object". Strings are not checked for UTF-8 here: each
+ * store does (jansson only builds invalid ones through its _nocheck calls).
+ * Thread-safe.
+ */
+int skald__data_check(const json_t *data, char *why, size_t whylen);
+
 /* Wall-clock milliseconds since the Unix epoch. */
 int64_t skald__now_ms(void);
 
 /* Registers the memory store, which is part of the core library; called
  * once by the registry (journal/registry.c, register_builtins). */
 int skald__store_memory_register(void);
+
+/* Registers the faulty:// store (stores/faulty/faulty.c), which wraps any
+ * other store and injects failures; called once by the registry after the
+ * memory store. */
+int skald__store_faulty_register(void);
 
 #endif /* SKALD_JOURNAL_INT_H */

@@ -18,8 +18,8 @@ static size_t nstores;
 static pthread_once_t builtins_once = PTHREAD_ONCE_INIT;
 
 /*
- * The memory store is part of the core library and registered here, the
- * first time the registry is used. The database stores are libraries of their
+ * The memory store and the fault-injecting faulty:// store are part of the
+ * core library and registered here, the first time the registry is used. The database stores are libraries of their
  * own that register themselves from a constructor when they are linked in
  * (docs/PACKAGING.md): the registry never names them. A failure is ignored on
  * purpose: a table that cannot register (which only a broken table could
@@ -29,6 +29,7 @@ static pthread_once_t builtins_once = PTHREAD_ONCE_INIT;
 static void register_builtins(void)
 {
 	(void)skald__store_memory_register();
+	(void)skald__store_faulty_register();
 }
 
 static void ensure_builtins(void)

@@ -12,7 +12,7 @@
 # suite is ever skipped.
 #
 # The store conformance suite runs once per journal URI (memory, PostgreSQL,
-# MongoDB), and the entity suite once on memory and once on PostgreSQL. The
+# MongoDB), and the entity suite once per journal URI too. The
 # journal front's suite (registry, upcasters), which does not depend on the
 # store, runs once like every other suite.
 # Every suite runs even when an earlier one failed; the exit status is 1 if
@@ -73,7 +73,7 @@ if needs stores entity postgres tool sharding; then
 		fail_setup "PostgreSQL did not start (scripts/pg.sh start $pg_name)"
 	fi
 fi
-if needs stores mongo tool; then
+if needs stores entity mongo tool; then
 	if mongo=$(bash scripts/ferretdb.sh start); then
 		mongo_uri="$mongo/conformance"
 		echo "check: FerretDB at $mongo" >&2
@@ -161,6 +161,12 @@ for suite in "${suites[@]}"; do
 			SKALD_TEST_STORE="$pg_uri" run_suite "entity postgres" "$bin"
 		else
 			fail_setup "entity postgres (no server)"
+		fi
+		if [[ -n "$mongo_uri" ]]; then
+			# One test at a time, as the conformance suite on FerretDB.
+			CRITERION_JOBS=1 SKALD_TEST_STORE="$mongo_uri" run_suite "entity mongodb" "$bin"
+		else
+			fail_setup "entity mongodb (no server)"
 		fi
 		;;
 	*)

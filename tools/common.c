@@ -573,14 +573,18 @@ int tool_event_of_line(tool_t *t, tool_line_t kind, size_t lineno, json_t *line,
 		return 0;
 	json_t *tsv = json_object_get(line, "timestamp");
 	if (tsv != NULL && !json_is_null(tsv)) {
-		/* ms since the epoch are accepted too: what a script may have. */
-		if (json_is_integer(tsv))
+		/* ms since the epoch are accepted too: what a script may have,
+		 * within the years an RFC 3339 time can name (0000 to 9999), so
+		 * that `skald export` writes back what it read. */
+		if (json_is_integer(tsv) && json_integer_value(tsv) >= TOOL_TIME_MIN_MS &&
+		    json_integer_value(tsv) <= TOOL_TIME_MAX_MS)
 			ev->timestamp = json_integer_value(tsv);
 		else if (!json_is_string(tsv) ||
 		         tool_parse_time(json_string_value(tsv), &ev->timestamp) < 0)
 			return tool_fail(t, TOOL_EUSAGE,
 			                 "stdin line %zu: \"timestamp\" must be an RFC 3339 time, "
-			                 "e.g. \"2024-05-01T12:00:00.123Z\"",
+			                 "e.g. \"2024-05-01T12:00:00.123Z\", or milliseconds since "
+			                 "1970 within the years 0000 to 9999",
 			                 lineno);
 	}
 	if (tool_parse_writer(json_object_get(line, "writer"), &ev->writer) < 0)

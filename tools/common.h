@@ -157,6 +157,12 @@ int tool_fail_rc(tool_t *t, int rc, const char *what);
 /* Room for an RFC 3339 UTC time with milliseconds, with its NUL. */
 #define TOOL_TIME_LEN 80
 
+/* The milliseconds since 1970 of 0000-01-01T00:00:00.000Z and of
+ * 9999-12-31T23:59:59.999Z: the times tool_time writes and tool_parse_time
+ * reads back. */
+#define TOOL_TIME_MIN_MS (-62167219200000LL)
+#define TOOL_TIME_MAX_MS 253402300799999LL
+
 /* Formats ms since the epoch as RFC 3339 in UTC with milliseconds,
  * "2024-05-01T12:00:00.123Z". Returns buf. */
 char *tool_time(int64_t ms, char buf[TOOL_TIME_LEN]);

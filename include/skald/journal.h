@@ -70,6 +70,16 @@ typedef struct skald_journal_s skald_journal_t;
  * give back. */
 #define SKALD_DATA_MAX_DEPTH 2048
 
+/* The largest event or snapshot data that every store keeps, measured as its
+ * compact JSON text (json_dumps with JSON_COMPACT): 8 MiB. Larger data is
+ * refused by every store (SKALD_EREJECTED, with a reason that gives its
+ * size), so that a history that one store accepted moves to any other. A
+ * store may refuse less only where docs/EVENT-DATA.md says so (MongoDB: the
+ * events of one atomic write share one 16 MiB document). Strings and keys
+ * holding U+0000 are refused by every store too (PostgreSQL cannot keep
+ * them). */
+#define SKALD_DATA_MAX_BYTES (8u << 20)
+
 /*
  * One event as stored in the journal.
  *

@@ -616,13 +616,18 @@ static json_t *copy_valid(const json_t *v, int depth)
 	return NULL;
 }
 
-/* The stored form of data, which must be a JSON object. Returns NULL if it
- * cannot be stored (then the write is rejected). */
-static json_t *freeze(const json_t *data)
+/* The stored form of data, or NULL with the reason in why (a phrase after
+ * "data ...") when it cannot be stored (then the write is rejected): the
+ * rules of every store (skald__data_check), then the copy, which checks
+ * UTF-8. */
+static json_t *freeze(const json_t *data, char *why, size_t whylen)
 {
-	if (!json_is_object(data))
+	if (skald__data_check(data, why, whylen) != 0)
 		return NULL;
-	return copy_valid(data, 1);
+	json_t *copy = copy_valid(data, 1);
+	if (copy == NULL)
+		snprintf(why, whylen, "holds invalid UTF-8");
+	return copy;
 }
 
 /* Applies one frozen write. Caller holds the db lock. On success the trees
@@ -687,17 +692,14 @@ static void mem_append(mem_t *m, skald_op_t *op)
 		skald_write_t *wr = op->writes[w];
 		wr->status = 0;
 		for (size_t i = 0; i < wr->nevents && wr->status == 0; i++) {
-			frozen[base + i] = freeze(wr->events[i].data);
+			char why[160];
+			frozen[base + i] = freeze(wr->events[i].data, why, sizeof why);
 			if (frozen[base + i] == NULL) {
 				skald_journal_set_errmsg(
-				        m->j, "append to \"%s\" rejected: event seq %llu (%s) %s",
+				        m->j,
+				        "append to \"%s\" rejected: event seq %llu (%s): data %s",
 				        wr->persistence_id, (unsigned long long)wr->events[i].seq,
-				        wr->events[i].type,
-				        json_is_object(wr->events[i].data)
-				                ? "cannot be stored (invalid UTF-8, or nested "
-				                  "deeper "
-				                  "than SKALD_DATA_MAX_DEPTH)"
-				                : "has data that is not a JSON object");
+				        wr->events[i].type, why);
 				wr->status = SKALD_EREJECTED;
 			}
 		}
@@ -800,13 +802,11 @@ static size_t snap_lower(const stream_t *s, uint64_t seq)
 static void mem_snapshot_save(mem_t *m, skald_op_t *op)
 {
 	skald_snapshot_t *snap = op->snapshot;
-	json_t *frozen = freeze(snap->data);
+	char why[160];
+	json_t *frozen = freeze(snap->data, why, sizeof why);
 	if (frozen == NULL) {
-		skald_journal_set_errmsg(m->j,
-		                         "snapshot of \"%s\" at seq %llu rejected: data is not "
-		                         "a JSON object that can be stored (invalid UTF-8, or "
-		                         "nested deeper than SKALD_DATA_MAX_DEPTH)",
-		                         snap->persistence_id, (unsigned long long)snap->seq);
+		skald_journal_set_errmsg(m->j, "snapshot of \"%s\" at seq %llu rejected: data %s",
+		                         snap->persistence_id, (unsigned long long)snap->seq, why);
 		skald_op_finish(op, SKALD_EREJECTED);
 		return;
 	}

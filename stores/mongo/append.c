@@ -52,15 +52,14 @@ static bson_t *encode_write(op_t *op, const skald_write_t *wr, int *rc)
 		BSON_APPEND_INT32(&el, "v", e->version);
 		BSON_APPEND_DATE_TIME(&el, "ts", e->timestamp);
 		BSON_APPEND_INT64(&el, "w", (int64_t)e->writer);
-		if (!bson_utf8_validate(e->type, strlen(e->type), false) ||
-		    skald__mongo_put_data(&el, e->data) != 0) {
+		char why[160];
+		int bad_type = !bson_utf8_validate(e->type, strlen(e->type), false);
+		if (bad_type || skald__mongo_put_data(&el, e->data, why, sizeof why) != 0) {
 			skald__mg_set_msg(
-			        op, "append to \"%s\" rejected: event seq %" PRIu64 " (%s) %s",
+			        op, "append to \"%s\" rejected: event seq %" PRIu64 " (%s): %s%s",
 			        wr->persistence_id, e->seq, e->type,
-			        !json_is_object(e->data)
-			                ? "has data that is not a JSON object"
-			                : "cannot be stored (invalid UTF-8 in its type or data, "
-			                  "or data nested deeper than SKALD_DATA_MAX_DEPTH)");
+			        bad_type ? "its type name is not valid UTF-8" : "data ",
+			        bad_type ? "" : why);
 			*rc = SKALD_EREJECTED;
 		}
 		bson_append_document_end(&arr, &el);

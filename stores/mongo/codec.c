@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "journal/journal_int.h"
 #include "stores/mongo/mongo_int.h"
 
 /* MongoDB refuses documents nested more than 100 levels deep; the data sits
@@ -73,11 +74,9 @@ static enum fit scan(const json_t *v, int depth)
 	case JSON_STRING: {
 		const char *s = json_string_value(v);
 		size_t len = json_string_length(v);
-		if (!bson_utf8_validate(s, len, true))
+		/* A NUL byte never gets here (skald__data_check). */
+		if (!bson_utf8_validate(s, len, false))
 			return FIT_NONE;
-		/* Servers differ on NUL bytes inside strings: text is safe. */
-		if (memchr(s, '\0', len) != NULL)
-			return worse(f, FIT_TEXT);
 		return f;
 	}
 	default:
@@ -145,29 +144,37 @@ static int put_value(bson_t *b, const char *key, int keylen, const json_t *v)
 	return ok ? 0 : -1;
 }
 
-int skald__mongo_put_data(bson_t *doc, const json_t *data)
+int skald__mongo_put_data(bson_t *doc, const json_t *data, char *why, size_t whylen)
 {
-	if (!json_is_object(data))
+	if (skald__data_check(data, why, whylen) != 0)
 		return SKALD_EREJECTED;
 	switch (scan(data, 1)) {
 	case FIT_BSON: {
-		bson_t child;
-		if (!bson_append_document_begin(doc, "d", 1, &child) ||
-		    put_members(&child, data) != 0 || !bson_append_document_end(doc, &child))
-			return SKALD_EREJECTED; /* larger than BSON allows */
-		return 0;
+		/* Built apart first: the BSON of many small values takes several
+		 * times their JSON text, which could outgrow a document that the
+		 * text fits in. Such data goes as text. */
+		bson_t child = BSON_INITIALIZER;
+		bool fits = put_members(&child, data) == 0 && child.len <= SKALD_DATA_MAX_BYTES;
+		bool ok = fits && bson_append_document(doc, "d", 1, &child);
+		bson_destroy(&child);
+		if (fits && !ok)
+			snprintf(why, whylen, "is larger than a MongoDB document holds");
+		if (fits)
+			return ok ? 0 : SKALD_EREJECTED;
 	}
+		/* fall through */
 	case FIT_TEXT: {
 		char *text = json_dumps(data, JSON_COMPACT);
-		if (text == NULL)
-			return SKALD_EREJECTED;
-		bool ok = bson_append_utf8(doc, "j", 1, text, -1);
+		bool ok = text != NULL && bson_append_utf8(doc, "j", 1, text, -1);
 		free(text);
+		if (!ok)
+			snprintf(why, whylen, "cannot be written as JSON text");
 		return ok ? 0 : SKALD_EREJECTED;
 	}
 	case FIT_NONE:
 		break;
 	}
+	snprintf(why, whylen, "holds invalid UTF-8");
 	return SKALD_EREJECTED;
 }
 

@@ -37,16 +37,16 @@ void skald__store_mongo_register(void);
 /* Event data (codec.c)                                                      */
 
 /*
- * Appends data, which must be a JSON object, to doc as the field "d" (a
- * BSON document) or, when some key cannot be a field name on every MongoDB
- * server ('$' first, a '.', an empty key) or a string holds a NUL byte or
- * the nesting is too deep for BSON, as the field "j" (the JSON text).
- * Returns 0, or SKALD_EREJECTED when data is not an object or holds a
- * string or key that is not valid UTF-8, or a key with a NUL byte (then doc
- * may hold part of the field: discard it).
- * data is borrowed.
+ * Appends data to doc as the field "d" (a BSON document) or, when some key
+ * cannot be a field name on every MongoDB server ('$' first, a '.', an
+ * empty key), the nesting is too deep for BSON, or its BSON would be larger
+ * than SKALD_DATA_MAX_BYTES, as the field "j" (the JSON text). Returns 0, or
+ * SKALD_EREJECTED with the reason in why (whylen bytes, a phrase after
+ * "data ...") when data breaks the rules of every store (skald__data_check)
+ * or holds a string or key that is not valid UTF-8 (then doc may hold part
+ * of the field: discard it). data is borrowed.
  */
-int skald__mongo_put_data(bson_t *doc, const json_t *data);
+int skald__mongo_put_data(bson_t *doc, const json_t *data, char *why, size_t whylen);
 
 /*
  * The event or snapshot data held by the document iter points into (the

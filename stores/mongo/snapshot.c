@@ -24,13 +24,16 @@ void skald__mg_step_snap_save(wctx_t *w, op_t *op)
 	BSON_APPEND_INT64(&doc, "seq", skald__mg_i64(s->seq));
 	BSON_APPEND_INT32(&doc, "v", s->version);
 	BSON_APPEND_DATE_TIME(&doc, "ts", s->timestamp);
-	if (skald__mongo_put_data(&doc, s->data) != 0 || doc.len > MAX_DOC) {
+	char why[160];
+	int rc = skald__mongo_put_data(&doc, s->data, why, sizeof why);
+	if (rc == 0 && doc.len > MAX_DOC) {
+		snprintf(why, sizeof why, "is larger than one MongoDB document (16 MiB)");
+		rc = SKALD_EREJECTED;
+	}
+	if (rc != 0) {
 		skald__mg_fail(op, SKALD_EREJECTED,
-		               "snapshot of \"%s\" at seq %" PRIu64
-		               " rejected: data is not a JSON object that can be stored (invalid "
-		               "UTF-8, nested deeper than SKALD_DATA_MAX_DEPTH, or larger than one "
-		               "MongoDB document)",
-		               s->persistence_id, s->seq);
+		               "snapshot of \"%s\" at seq %" PRIu64 " rejected: data %s",
+		               s->persistence_id, s->seq, why);
 	} else {
 		bson_error_t err;
 		mongoc_collection_t *c = skald__mg_coll_of(w, SKALD_MONGO_SNAPSHOTS);

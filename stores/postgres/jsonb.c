@@ -152,30 +152,6 @@ static void expand_real(out_t *o, const char *num, size_t n)
 	}
 }
 
-/* 1 if v, at level depth, or a value inside it lies deeper than
- * SKALD_DATA_MAX_DEPTH. */
-static int too_deep(const json_t *v, int depth)
-{
-	if (depth > SKALD_DATA_MAX_DEPTH)
-		return 1;
-	if (json_is_object(v)) {
-		for (void *it = json_object_iter((json_t *)v); it != NULL;
-		     it = json_object_iter_next((json_t *)v, it))
-			if (too_deep(json_object_iter_value(it), depth + 1))
-				return 1;
-	} else if (json_is_array(v)) {
-		for (size_t i = 0; i < json_array_size(v); i++)
-			if (too_deep(json_array_get(v, i), depth + 1))
-				return 1;
-	}
-	return 0;
-}
-
-int skald__pg_json_too_deep(const json_t *data)
-{
-	return too_deep(data, 1);
-}
-
 char *skald__pg_json_text(const json_t *data, size_t *len)
 {
 	char *text = json_dumps(data, JSON_COMPACT);

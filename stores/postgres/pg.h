@@ -92,9 +92,6 @@ void skald__pg_buf_put(skald__pg_buf_t *b, const void *data, size_t len);
  * when jansson cannot encode data or memory runs out. Free with free(). */
 char *skald__pg_json_text(const json_t *data, size_t *len);
 
-/* 1 if data nests deeper than SKALD_DATA_MAX_DEPTH, else 0. */
-int skald__pg_json_too_deep(const json_t *data);
-
 /* Parses JSON text read from a jsonb column, also what builds before
  * skald__pg_json_text wrote (an integer literal beyond int64 is read as a
  * real). NULL with *err set when the text is still not JSON. */

@@ -3,13 +3,12 @@
  * what goes in and out of them: messages, encodings, binary array parameters.
  */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "journal/journal_int.h"
 #include "stores/postgres/engine.h"
-
-/* A single event larger than this cannot be stored (jsonb's limit is near). */
-#define MAX_EVENT_BYTES ((size_t)255 << 20)
 
 /* ------------------------------------------------------------------------ */
 /* Statements, prepared on every new connection                              */
@@ -226,46 +225,21 @@ int skald__pg_utf8_valid(const unsigned char *s)
 	return 1;
 }
 
-/* Whether JSON text holds a \u0000 escape, which jsonb cannot store. */
-static int has_nul_escape(const char *t, size_t len)
-{
-	for (size_t i = 0; i + 1 < len; i++) {
-		if (t[i] != '\\')
-			continue;
-		if (t[i + 1] == 'u' && i + 5 < len && memcmp(t + i + 2, "0000", 4) == 0)
-			return 1;
-		i++; /* skip the escaped character */
-	}
-	return 0;
-}
-
-/* Encodes data for the journal: compact JSON of an object that jsonb can
- * hold. NULL when it cannot be stored; *why says why. */
+/* Encodes data for the journal: compact JSON of an object that every store
+ * keeps (skald__data_check). NULL when it cannot be stored; *why says why
+ * (a phrase after "event ... ", valid until the next call on this thread). */
 char *skald__pg_encode(const json_t *data, size_t *len, const char **why)
 {
-	if (!json_is_object(data)) {
-		*why = "has data that is not a JSON object";
-		return NULL;
-	}
-	if (skald__pg_json_too_deep(data)) {
-		*why = "has data nested deeper than 2048 levels (SKALD_DATA_MAX_DEPTH)";
+	static _Thread_local char rule[192];
+	char reason[160];
+	if (skald__data_check(data, reason, sizeof reason) != 0) {
+		snprintf(rule, sizeof rule, "has data that %s", reason);
+		*why = rule;
 		return NULL;
 	}
 	char *text = skald__pg_json_text(data, len);
-	if (text == NULL) {
+	if (text == NULL)
 		*why = "cannot be encoded as JSON (invalid UTF-8?)";
-		return NULL;
-	}
-	if (has_nul_escape(text, *len)) {
-		*why = "holds a \\u0000 character, which PostgreSQL's jsonb cannot store";
-		free(text);
-		return NULL;
-	}
-	if (*len > MAX_EVENT_BYTES) {
-		*why = "is larger than 255 MiB";
-		free(text);
-		return NULL;
-	}
 	return text;
 }
 

@@ -327,6 +327,21 @@ static void on_done(skald_journal_t *j, int status, void *arg)
 	d->done = 1;
 }
 
+size_t jl_check_loop_history(jloop_t *l, const char *pid, long acked)
+{
+	rec_t *ev;
+	size_t n = jl_read(l, pid, &ev);
+	cr_assert(n == (size_t)acked || n == (size_t)acked + 1,
+	          "%s: %ld events acknowledged, %zu in the journal", pid, acked, n);
+	for (size_t k = 0; k < n; k++) {
+		cr_assert_eq(ev[k].seq, k + 1, "%s: event %zu has seq %llu", pid, k,
+		             (unsigned long long)ev[k].seq);
+		cr_assert_eq(ev[k].v, (long)k + 1, "%s: seq %zu holds %ld", pid, k + 1, ev[k].v);
+	}
+	free(ev);
+	return n;
+}
+
 void jl_delete_to(jloop_t *l, const char *pid, uint64_t to)
 {
 	done_ctx_t d = {0};
@@ -338,18 +353,23 @@ void jl_delete_to(jloop_t *l, const char *pid, uint64_t to)
 /* ------------------------------------------------------------------------ */
 /* Asking entities                                                           */
 
-reply_t *ask_cmd(skald_system_t *sys, skald_ref_t to, const cmd_t *cmd)
+reply_t *ask_cmd_within(skald_system_t *sys, skald_ref_t to, const cmd_t *cmd, unsigned ms)
 {
 	cmd_t *c = malloc(sizeof *c);
 	cr_assert_not_null(c);
 	*c = *cmd;
 	uint32_t type = 0;
 	void *reply = NULL;
-	int rc = skald_system_ask(sys, to, T_CMD, c, WAIT_MS, &type, &reply);
+	int rc = skald_system_ask(sys, to, T_CMD, c, ms, &type, &reply);
 	cr_assert_eq(rc, 0, "ask (op %d): %s", cmd->op, skald_strerror(rc));
 	cr_assert_eq(type, T_REPLY, "reply of type %u", type);
 	cr_assert_not_null(reply);
 	return reply;
+}
+
+reply_t *ask_cmd(skald_system_t *sys, skald_ref_t to, const cmd_t *cmd)
+{
+	return ask_cmd_within(sys, to, cmd, WAIT_MS);
 }
 
 reply_t *ask_op(skald_system_t *sys, skald_ref_t to, int op, long v, long n)

@@ -127,6 +127,11 @@ int jl_snapshot_load(jloop_t *l, const char *pid, uint64_t max_seq, uint64_t *se
 void jl_await_snapshot(jloop_t *l, const char *pid, uint64_t seq);
 /* Deletes the events of pid up to `to`. */
 void jl_delete_to(jloop_t *l, const char *pid, uint64_t to);
+/* Asserts that pid holds the history of a C_LOOP entity that saw `acked`
+ * writes acknowledged: v = seq = 1, 2, ... up to acked, and at most one
+ * event beyond (a write answered "failed", or in flight when the system
+ * stopped). Returns the number of events. */
+size_t jl_check_loop_history(jloop_t *l, const char *pid, long acked);
 
 /* ------------------------------------------------------------------------ */
 /* Messages                                                                  */
@@ -252,6 +257,8 @@ size_t trace_get(int *kinds, uint64_t *seqs, size_t max);
 /* Sends cmd (copied) as an ask and returns the reply (to free); fails the
  * test if the ask fails. */
 reply_t *ask_cmd(skald_system_t *sys, skald_ref_t to, const cmd_t *cmd);
+/* As ask_cmd, waiting up to ms for the reply. */
+reply_t *ask_cmd_within(skald_system_t *sys, skald_ref_t to, const cmd_t *cmd, unsigned ms);
 /* Shorthands. */
 reply_t *ask_op(skald_system_t *sys, skald_ref_t to, int op, long v, long n);
 /* Sends cmd as a tell; fails the test on error. */

@@ -43,17 +43,7 @@ Test(shutdown, stop_while_entities_write_keeps_every_acknowledged_event)
 		snprintf(pid, sizeof pid, "acc-%s-%d", base, i);
 		long acked = atomic_load(&g_acked[i]);
 		acked_total += acked;
-		rec_t *ev;
-		size_t n = jl_read(&l, pid, &ev);
-		cr_assert_geq((long)n, acked, "%s: %ld events acknowledged, %zu in the journal",
-		              pid, acked, n);
-		for (size_t k = 0; k < n; k++) {
-			cr_assert_eq(ev[k].seq, k + 1, "%s: event %zu has seq %llu", pid, k,
-			             (unsigned long long)ev[k].seq);
-			cr_assert_eq(ev[k].v, (long)k + 1, "%s: seq %zu holds %ld", pid, k + 1,
-			             ev[k].v);
-		}
-		free(ev);
+		jl_check_loop_history(&l, pid, acked);
 	}
 	jl_close(&l);
 	cr_assert_eq(acked_total, atomic_load(&g_acked_total));

@@ -16,17 +16,14 @@
  * which is answered with a plain REFUSE. Every other input goes to the
  * tcp:// port.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <skald/skald.h>
+
+#include "tests/fuzz/loopback.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -55,29 +52,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			size--;
 		}
 	}
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return 0;
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)to)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-		abort(); /* the node stopped accepting: a failure */
-	size_t off = 0;
-	while (off < size) {
-		ssize_t w = send(fd, data + off, size - off, MSG_NOSIGNAL);
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
-	shutdown(fd, SHUT_WR);
-	/* Drain what the node says (its HELLO, maybe a REFUSE) until it closes
-	 * or 200 ms pass. */
-	char buf[4096];
-	struct pollfd p = {fd, POLLIN, 0};
-	while (poll(&p, 1, 200) > 0) {
-		if (read(fd, buf, sizeof buf) <= 0)
-			break;
-	}
-	close(fd);
+	fuzz_loopback_send(to, data, size);
 	return 0;
 }

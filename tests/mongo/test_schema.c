@@ -192,7 +192,10 @@ Test(data, keys_mongodb_refuses_round_trip_as_json_text, TEST_OPT)
 	        json_pack("{sisi}", "", 1, "ok", 2),
 	        deep,
 	};
-	json_object_set_new(data[1], "nul", json_stringn("a\0b", 3));
+	/* An array directly inside an array: FerretDB refuses it as BSON. (A
+	 * string holding U+0000 went as text too, before every store refused
+	 * it: docs/EVENT-DATA.md.) */
+	json_object_set_new(data[1], "nested", json_pack("[[i][]]", 1));
 	skald_event_t ev[3];
 	for (int i = 0; i < 3; i++)
 		ev[i] = (skald_event_t){.type = "mt.keys", .data = data[i]};

@@ -136,9 +136,20 @@ Test(failure, a_hung_node_is_declared_down_by_the_heartbeat_timeout)
 	AWAIT(atomic_load(&w.downs) > 0, WAIT_MS);
 	cr_assert_eq(atomic_load(&w.reason), SKALD_ENODEDOWN, "reason %s",
 	             skald_err_name(atomic_load(&w.reason)));
+	uint64_t took = now_ms() - t0;
 	AWAIT(mon_find(&m, b->id, 0) >= 0, WAIT_MS);
 	cr_log_info("hung node declared down after %llu ms (timeout %d ms)",
-	            (unsigned long long)(now_ms() - t0), HB_TIMEOUT_MS);
+	            (unsigned long long)took, HB_TIMEOUT_MS);
+	/* Not before the silence lasted the timeout (the last frame from b,
+	 * the answer above, came at most one heartbeat before t0), and not
+	 * much after it: one check per heartbeat, and room for a loaded
+	 * machine under a sanitizer. */
+	cr_assert_geq(took, HB_TIMEOUT_MS - HB_MS,
+	              "declared down after %llu ms, before the %d ms timeout",
+	              (unsigned long long)took, HB_TIMEOUT_MS);
+	cr_assert_leq(took, HB_TIMEOUT_MS + 2 * HB_MS + 3000,
+	              "declared down only after %llu ms (timeout %d ms)", (unsigned long long)took,
+	              HB_TIMEOUT_MS);
 	checks_ok();
 	node_kill(b, SIGKILL);
 	sys_stop(a);

@@ -294,3 +294,41 @@ uint64_t offset_before(tctx_t *t, const char *pid)
 	call_free(&c);
 	return off ? off - 1 : 0;
 }
+
+/* Saves doc as a snapshot at seq 1 (or appends it as the only event) of
+ * pid; returns the status. */
+int keep_doc(tctx_t *t, const char *pid, json_t *doc, int as_snapshot)
+{
+	call_t c = {0};
+	if (as_snapshot) {
+		skald_snapshot_t s = {pid, 1, 1, doc, 0};
+		RUN(t, &c, skald_journal_snapshot_save(t->j, &s, on_done, &c));
+		return c.status;
+	}
+	skald_event_t e = {.type = "conformance.kept", .version = 1, .data = doc};
+	skald_write_t w = {pid, 0, &e, 1, 1};
+	RUN(t, &c, skald_journal_append(t->j, &w, 1, on_append, &c));
+	cr_assert_eq(c.status, w.status);
+	return w.status;
+}
+
+json_t *kept_doc(tctx_t *t, const char *pid, int as_snapshot)
+{
+	call_t c = {0};
+	json_t *back = NULL;
+	if (as_snapshot) {
+		RUN(t, &c, skald_journal_snapshot_load(t->j, pid, INF, on_snapshot, &c));
+		cr_assert_eq(c.status, 0, "%s: the snapshot load failed (%d): %s", pid, c.status,
+		             skald_journal_errmsg(t->j));
+		back = json_incref(c.snap.data);
+	} else {
+		RUN(t, &c, skald_journal_read(t->j, pid, 1, INF, INF, on_events, on_done, &c));
+		cr_assert_eq(c.status, 0, "%s: the read failed (%d): %s", pid, c.status,
+		             skald_journal_errmsg(t->j));
+		cr_assert_leq(c.nev, 1);
+		if (c.nev == 1)
+			back = json_incref(c.ev[0].data);
+	}
+	call_free(&c);
+	return back;
+}

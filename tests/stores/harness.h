@@ -152,4 +152,12 @@ void write_five(tctx_t *t, const char *pid);
  * does not report offsets: where a read_all of this test's events starts. */
 uint64_t offset_before(tctx_t *t, const char *pid);
 
+/* Saves doc as pid's snapshot at seq 1 (as_snapshot) or appends it as
+ * pid's only event; returns the status. doc is borrowed. */
+int keep_doc(tctx_t *t, const char *pid, json_t *doc, int as_snapshot);
+
+/* What pid holds: its latest snapshot's data or its only event's (a new
+ * reference), NULL when nothing is stored; asserts that the read worked. */
+json_t *kept_doc(tctx_t *t, const char *pid, int as_snapshot);
+
 #endif /* SKALD_TESTS_STORES_HARNESS_H */

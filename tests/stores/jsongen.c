@@ -13,7 +13,7 @@
 void jsongen_init(jsongen_t *g, uint64_t seed)
 {
 	g->state = seed;
-	g->exotic = 0;
+	g->has_nul = 0;
 	g->too_deep = 0;
 }
 
@@ -189,7 +189,7 @@ static json_t *gen_string_of(jsongen_t *g, size_t n, int allow_nul)
 	for (size_t i = 0; i < n; i++) {
 		uint32_t c = gen_char(g, allow_nul);
 		if (c == 0)
-			g->exotic = 1;
+			g->has_nul = 1;
 		len += put_utf8(buf + len, c);
 	}
 	json_t *s = json_stringn(buf, len);
@@ -290,7 +290,7 @@ static json_t *gen_deep(jsongen_t *g, int depth)
 
 json_t *jsongen_doc(jsongen_t *g, unsigned i)
 {
-	g->exotic = 0;
+	g->has_nul = 0;
 	g->too_deep = 0;
 	json_t *doc;
 	int depth;
@@ -321,10 +321,10 @@ json_t *jsongen_doc(jsongen_t *g, unsigned i)
 		json_object_set_new(doc, "", gen_string_of(g, 2000, 0));
 		return doc;
 	case 47:
-		/* Text with NUL characters, which some stores cannot keep. */
+		/* Text with NUL characters, which every store refuses. */
 		doc = gen_object(g, 1 + below(g, 4), 0, 3, 1);
 		json_object_set_new(doc, "nul", json_stringn("a\0b", 3));
-		g->exotic = 1;
+		g->has_nul = 1;
 		return doc;
 	default:
 		return gen_object(g, below(g, 8), 0, 4 + (int)below(g, 6), 0);

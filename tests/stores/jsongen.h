@@ -16,9 +16,9 @@
 
 typedef struct jsongen_s {
 	uint64_t state; /* splitmix64 */
-	/* Set by jsongen_doc: the document holds a NUL character, which a
-	 * store may refuse (SKALD_EREJECTED with a reason). */
-	int exotic;
+	/* Set by jsongen_doc: the document holds a NUL character, which
+	 * every store must refuse (SKALD_EREJECTED with a reason). */
+	int has_nul;
 	/* Set by jsongen_doc: the document nests deeper than
 	 * SKALD_DATA_MAX_DEPTH, which every store must refuse. */
 	int too_deep;

@@ -244,6 +244,9 @@ Test(journal, long_history_streams_in_order, TEST_OPT)
 	call_t c = {0};
 	read_range(&t, pid, 1, INF, INF, &c);
 	expect_seqs(&c, pid, 1, 5000);
+	/* Bounded batches (at most 1000 events by default, batch=N): a long
+	 * history never arrives in one piece. */
+	cr_assert_geq(c.batches, 5, "5000 events arrived in %zu batches", c.batches);
 	call_free(&c);
 	read_range(&t, pid, 1234, 4321, 1000, &c);
 	expect_seqs(&c, pid, 1234, 2233);

@@ -206,6 +206,11 @@ Test(copy, a_malformed_import_line_names_its_number_and_imports_nothing, .timeou
 		         "\"timestamp\":\"yesterday\"}",
 		         "timestamp"},
 		        {"{\"persistence_id\":\"%s\",\"seq\":2,\"data\":{}}", "type"},
+		        /* Milliseconds beyond 9999-12-31, which an export could not
+		         * write back as a time (found by fuzz_lines). */
+		        {"{\"persistence_id\":\"%s\",\"seq\":2,\"type\":\"t\",\"data\":{},"
+		         "\"timestamp\":1700001700000123}",
+		         "timestamp"},
 		};
 		for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 			int n = snprintf(input, sizeof input, "%s", good);

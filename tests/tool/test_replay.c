@@ -256,7 +256,7 @@ Test(replay, the_games_of_the_example_fold_and_verify, .timeout = TT_TIMEOUT)
 		tt_assert_code(&r, 0, s->name);
 		json_t *ids = tt_json_lines(r.out);
 		tt_free(&r);
-		cr_assert_geq(json_array_size(ids), 3, "%s", s->name);
+		cr_assert_eq(json_array_size(ids), 3, "%s: the example played 3 games", s->name);
 		int finished = 0;
 		size_t i;
 		json_t *id;
@@ -276,7 +276,7 @@ Test(replay, the_games_of_the_example_fold_and_verify, .timeout = TT_TIMEOUT)
 			json_decref(lines);
 			tt_free(&r);
 		}
-		cr_assert_geq(finished, 3, "%s: %d finished games", s->name, finished);
+		cr_assert_eq(finished, 3, "%s: %d finished games of 3", s->name, finished);
 		json_decref(ids);
 		tt_db_drop(&db);
 	}

@@ -334,23 +334,25 @@ const tt_store_t *tt_stores(void)
 		             "%s is missing: `make all` (with the same SANITIZE) builds it",
 		             tt_build(needed[i]));
 	const char *pg = getenv("SKALD_TEST_PG");
-	cr_assert(pg != NULL && *pg,
-	          "SKALD_TEST_PG is not set: the tool suite needs a PostgreSQL server whose user "
-	          "may create databases. Start one with `scripts/pg.sh start tool` and run with "
-	          "SKALD_TEST_PG=$(scripts/pg.sh uri tool) (SKALD_TEST_MONGO=$(scripts/ferretdb.sh "
-	          "uri) adds MongoDB)");
+	const char *mongo = getenv("SKALD_TEST_MONGO");
+	/* Both, always: the tool must behave the same on every store, and a
+	 * run that quietly left one out would pass without its point. */
+	cr_assert(
+	        pg != NULL && *pg && mongo != NULL && *mongo,
+	        "SKALD_TEST_PG and SKALD_TEST_MONGO must both be set: the tool suite runs "
+	        "every test on PostgreSQL (a server whose user may create databases: "
+	        "`scripts/pg.sh start tool`, then SKALD_TEST_PG=$(scripts/pg.sh uri tool)) and on "
+	        "MongoDB (`scripts/ferretdb.sh start`, then "
+	        "SKALD_TEST_MONGO=$(scripts/ferretdb.sh uri))");
 	int n = 0;
 	stores[n].name = "postgres";
 	snprintf(stores[n].uri, sizeof stores[n].uri, "%s", pg);
 	snprintf(stores[n].server, sizeof stores[n].server, "%s", pg);
 	n++;
-	const char *mongo = getenv("SKALD_TEST_MONGO");
-	if (mongo != NULL && *mongo) {
-		stores[n].name = "mongodb";
-		with_db(stores[n].uri, sizeof stores[n].uri, mongo, "skald_tool");
-		snprintf(stores[n].server, sizeof stores[n].server, "%s", mongo);
-		n++;
-	}
+	stores[n].name = "mongodb";
+	with_db(stores[n].uri, sizeof stores[n].uri, mongo, "skald_tool");
+	snprintf(stores[n].server, sizeof stores[n].server, "%s", mongo);
+	n++;
 	for (int i = 0; i < n; i++)
 		migrate(stores[i].uri, stores[i].name);
 	return stores;

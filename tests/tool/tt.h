@@ -4,11 +4,10 @@
  * stderr and the exit status captured), against real servers.
  *
  * The servers: SKALD_TEST_PG, a postgres:// URI whose user may create
- * databases (scripts/pg.sh start prints one), is required: without it every
- * test fails with a message saying how to get one. SKALD_TEST_MONGO,
- * mongodb://HOST:PORT (scripts/ferretdb.sh uri), is optional: when it is set
- * every test runs on MongoDB too, because the tool must behave the same on
- * every store.
+ * databases (scripts/pg.sh start prints one), and SKALD_TEST_MONGO,
+ * mongodb://HOST:PORT (scripts/ferretdb.sh uri), are both required: without
+ * either every test fails with a message saying how to get it, because the
+ * tool must behave the same on every store and every test runs on both.
  *
  * Tests share the database of SKALD_TEST_PG (and a database of their own on
  * the MongoDB server) and stay apart by using persistence ids that no other
@@ -35,8 +34,9 @@ typedef struct tt_store_s {
 	char server[600]; /* where tt_db_new makes databases */
 } tt_store_t;
 
-/* The stores of this run, ending with one whose name is NULL; the first is
- * PostgreSQL. Asserts that SKALD_TEST_PG is set; migrates each journal. */
+/* The stores of this run, ending with one whose name is NULL: PostgreSQL,
+ * then MongoDB. Asserts that SKALD_TEST_PG and SKALD_TEST_MONGO are set;
+ * migrates each journal. */
 const tt_store_t *tt_stores(void);
 
 /* A database of the test's own on s's server, migrated, in uri. */
