@@ -16,7 +16,9 @@ TestSuite(shutdown, .init = entity_fixture, .timeout = SUITE_TIMEOUT);
 
 enum { ENTITIES = 100 };
 
-Test(shutdown, stop_while_entities_write_keeps_every_acknowledged_event)
+/* 100 entities recover one after the other before the load starts: on
+ * FerretDB under a sanitizer that alone takes a minute. */
+Test(shutdown, stop_while_entities_write_keeps_every_acknowledged_event, .timeout = 300)
 {
 	skald_system_t *sys = sys_start(store_uri(), 2);
 	char base[128], id[160], pid[192];
