@@ -54,7 +54,7 @@ endif
 
 # The core library's folders; stores/NAME for each of STORES is a library of
 # its own.
-LIB_DIRS := base actors journal stores/memory projections
+LIB_DIRS := base actors journal sharding stores/memory projections
 LIB_SRC  := $(shell find $(LIB_DIRS) -name '*.c' 2>/dev/null | sort)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 store_obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard stores/$(1)/*.c)))
@@ -120,6 +120,11 @@ TEST_USES_journal := tests/stores/harness.c
 # suite's client.
 TEST_USES_ops := tests/http/client.c
 TEST_LIBS_ops := $(BUILD)/libskald-http.a -lhttp_parser
+# The sharding suite reads journals back with the entity suite's helpers
+# (and its failing store), and runs members as processes with the cluster
+# suite's.
+TEST_USES_sharding := tests/entity/helpers.c tests/entity/acc.c tests/entity/probe.c \
+                      tests/cluster/proc.c tests/postgres/helpers.c
 .SECONDEXPANSION:
 $(BUILD)/tests/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tests/$$*/*.c) $$(TEST_USES_$$*))) $(ALL_ARCHIVES) $$(filter %.a,$$(TEST_LIBS_$$*))
 	@mkdir -p $(dir $@)

@@ -110,6 +110,34 @@ int skald_reply(skald_actor_t *self, const skald_msg_t *request, uint32_t type, 
 	return rc;
 }
 
+int skald__forward(skald_system_t *sys, skald_ref_t to, uint32_t type, void *payload,
+                   skald_ref_t sender, uint64_t ask_id)
+{
+	if (sys == NULL || to.node != sys->node)
+		return SKALD_EINVAL;
+	if (skald_type_get(type) == NULL)
+		return SKALD_ENOTYPE;
+	skald__env_t *e = skald__env_new(ENV_USER, type, sender, payload);
+	if (e == NULL)
+		return SKALD_ENOMEM;
+	e->corr = ask_id;
+	/* Local: delivered or disposed of, never refused. */
+	return skald__deliver(sys, to, e);
+}
+
+int skald__ask_fail(skald_system_t *sys, skald_ref_t asker, uint64_t ask_id, int reason)
+{
+	if (sys == NULL || skald_ref_is_null(asker) || ask_id == 0 || reason >= 0)
+		return SKALD_EINVAL;
+	skald__env_t *f = skald__env_new(ENV_ASK_FAIL, 0, SKALD_REF_NULL, NULL);
+	if (f == NULL)
+		return SKALD_ENOMEM;
+	f->corr = ask_id;
+	f->arg = reason;
+	skald__send(sys, asker, f);
+	return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* The blocking ask of outside threads: a short-lived actor asks on the
  * caller's behalf and hands the outcome over under a mutex. The record is

@@ -31,7 +31,7 @@ typedef struct skald__thread_s skald__thread_t;
  * SKALD_TYPE_MEMBER, SKALD_TYPE_NAME_LOST and SKALD_TYPE_GROUP (the
  * cluster's: 3 to 5), all but the first installed with
  * skald__type_install. Ids 6 to 9 are kept free for the registry's next
- * built-in types, 10 to 15 for sharding's. */
+ * built-in types; 10 to 15 are sharding's (sharding/sharding_int.h). */
 #define SKALD__TYPE_FIRST_USER 16u
 
 /* What an envelope carries. */

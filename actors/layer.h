@@ -1,6 +1,6 @@
 /*
  * actors/layer.h - what the runtime offers the layers built on it (the
- * journal's persistent entities). Never installed. A layer includes this
+ * journal's persistent entities, sharding). Never installed. A layer includes this
  * header, never actors/internal.h: the actor's and the thread's structures
  * stay the runtime's.
  *
@@ -89,5 +89,38 @@ const char *skald__system_journal(const skald_system_t *sys);
  * skald_journal_open_errmsg() on the calling thread. Installed by the
  * journal layer when it is linked; NULL otherwise (nothing to check). */
 extern int (*skald__journal_check)(const char *uri);
+
+/*
+ * Places def, a layer's built-in message type, at id, one of the ids below
+ * SKALD__TYPE_FIRST_USER (actors/internal.h) that the layer owns:
+ * SKALD_TYPE_NODE (the network), SKALD_TYPE_MEMBER (the cluster), 10 to 15
+ * (sharding, sharding/sharding_int.h). Installing the same definition again
+ * is a no-op. Safe from any thread. Errors: SKALD_EINVAL (id not reserved,
+ * or def without a name), SKALD_ETYPEEXISTS (another definition holds id,
+ * or def's name is taken).
+ */
+int skald__type_install(uint32_t id, const skald_msgtype_t *def);
+
+/*
+ * Delivers payload of type `type` to `to` as if `sender` had sent it, as
+ * part of the ask ask_id of sender's when ask_id is not 0: the receiver's
+ * skald_reply then answers sender directly, wherever it lives. For a layer
+ * that routes messages on behalf of their senders (sharding). to must be an
+ * actor of this node; a dead one makes the message a dead letter (an ask
+ * fails with SKALD_ENOACTOR). Ownership of payload as skald_tell. Any
+ * thread. Errors: SKALD_EINVAL (to is not local), SKALD_ENOTYPE,
+ * SKALD_ENOMEM.
+ */
+int skald__forward(skald_system_t *sys, skald_ref_t to, uint32_t type, void *payload,
+                   skald_ref_t sender, uint64_t ask_id);
+
+/*
+ * Completes the ask ask_id of asker (an actor of any node) with the error
+ * reason, as a dead letter would: its callback gets reason, or, if the ask
+ * has already ended, the notice is counted as a late reply. Any thread.
+ * Errors: SKALD_EINVAL (null asker, ask_id 0, reason not negative),
+ * SKALD_ENOMEM.
+ */
+int skald__ask_fail(skald_system_t *sys, skald_ref_t asker, uint64_t ask_id, int reason);
 
 #endif /* SKALD_ACTORS_LAYER_H */

@@ -10,7 +10,8 @@
  *
  * Message types are process-wide, not per system, so a layer's built-in type
  * is not part of the table: the layer installs it with skald__type_install
- * at one of the ids the runtime reserves for built-in types.
+ * (actors/layer.h) at one of the ids the runtime reserves for built-in
+ * types.
  */
 #ifndef SKALD_ACTORS_TRANSPORT_H
 #define SKALD_ACTORS_TRANSPORT_H
@@ -53,15 +54,5 @@ int skald__transport_install(skald_system_t *sys, const skald__transport_t *tr, 
 /* The context installed with tr on sys, or NULL when tr is not the
  * transport of sys. Safe from any thread. */
 void *skald__transport_ctx(const skald_system_t *sys, const skald__transport_t *tr);
-
-/*
- * Places def, a layer's built-in message type, at id, one of the ids below
- * SKALD__TYPE_FIRST_USER that its public header promises (SKALD_TYPE_NODE,
- * SKALD_TYPE_MEMBER).
- * Installing the same definition again is a no-op. Safe from any thread.
- * Errors: SKALD_EINVAL (id not reserved, or def without a name),
- * SKALD_ETYPEEXISTS (another definition holds id, or def's name is taken).
- */
-int skald__type_install(uint32_t id, const skald_msgtype_t *def);
 
 #endif /* SKALD_ACTORS_TRANSPORT_H */

@@ -17,6 +17,7 @@
 #include "actors/layer.h"
 #include "base/log.h"
 #include "base/metrics_int.h"
+#include "journal/entity_int.h"
 #include "journal/journal_int.h"
 #include "journal/writer.h"
 #include "skald/entity.h"
@@ -399,6 +400,22 @@ static const skald_behavior_t entity_behavior = {
         .free_arg = free,
 };
 
+int skald__entity_journal_check(skald_system_t *sys, const char *who)
+{
+	const skald_store_t *store;
+	const char *uri;
+	char err[256];
+	int rc = skald__journal_uri(skald__system_journal(sys), SKALD__JOURNAL_DEFAULT, &uri, err,
+	                            sizeof err);
+	if (rc == 0)
+		rc = skald__registry_find(uri, &store, err, sizeof err);
+	if (rc < 0) {
+		SKALD_LOG(SKALD_LOG_ERROR, "%s: %s", who, err);
+		skald__journal_open_failed(err);
+	}
+	return rc;
+}
+
 static int make_arg(skald_system_t *sys, const skald_entity_type_t *type, const char *id,
                     entity_arg_t **out)
 {
@@ -409,18 +426,11 @@ static int make_arg(skald_system_t *sys, const skald_entity_type_t *type, const 
 	 * seeding before the entity runs keeps scheduler threads from racing
 	 * to do it. */
 	json_object_seed(0);
-	const skald_store_t *store;
-	const char *uri;
-	char err[256];
-	int rc = skald__journal_uri(skald__system_journal(sys), SKALD__JOURNAL_DEFAULT, &uri, err,
-	                            sizeof err);
-	if (rc == 0)
-		rc = skald__registry_find(uri, &store, err, sizeof err);
-	if (rc < 0) {
-		SKALD_LOG(SKALD_LOG_ERROR, "entity %s-%s: %s", type->name, id, err);
-		skald__journal_open_failed(err);
+	char who[128];
+	snprintf(who, sizeof who, "entity %s-%s", type->name, id);
+	int rc = skald__entity_journal_check(sys, who);
+	if (rc < 0)
 		return rc;
-	}
 	size_t nl = strlen(type->name), il = strlen(id);
 	entity_arg_t *ea = malloc(sizeof *ea + nl + 1 + il + 1);
 	if (ea == NULL)
@@ -659,4 +669,10 @@ uint64_t skald_entity_seq(const skald_actor_t *self)
 {
 	entity_t *e = entity_of(self);
 	return e != NULL ? e->seq : 0;
+}
+
+const skald_entity_type_t *skald__entity_type(const skald_actor_t *self)
+{
+	entity_t *e = entity_of(self);
+	return e != NULL ? e->arg->type : NULL;
 }

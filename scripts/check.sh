@@ -62,7 +62,7 @@ needs() { # needs SUITE...: true if one of them is to run
 }
 
 suites=("$@")
-if needs stores entity postgres tool; then
+if needs stores entity postgres tool sharding; then
 	if pg_uri=$(bash scripts/pg.sh start "$pg_name"); then
 		echo "check: PostgreSQL at $(show "$pg_uri")" >&2
 		if ! "$build/skald" migrate --store "$pg_uri" >&2; then

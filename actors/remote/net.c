@@ -953,6 +953,34 @@ static void lookup_reply(skald_actor_t *self, void *state, int status, skald_msg
 	ctx.cb(self, state, status, ref, ctx.arg);
 }
 
+int skald_lookup_node(skald_actor_t *self, uint64_t node, const char *name, uint64_t timeout_ms,
+                      skald_lookup_fn cb, void *arg)
+{
+	skald__net_t *net = self != NULL ? skald__net_of(self->thread->sys) : NULL;
+	if (net == NULL || cb == NULL || name == NULL || name[0] == '\0' || strlen(name) > 1024)
+		return SKALD_EINVAL;
+	skald__peer_t *p = skald__peer_find(net, node);
+	if (p == NULL || !atomic_load(&p->up))
+		return SKALD_ENODEDOWN;
+	lookup_ctx_t *ctx = malloc(sizeof *ctx);
+	char *q = strdup(name);
+	if (ctx == NULL || q == NULL) {
+		free(ctx);
+		free(q);
+		return SKALD_ENOMEM;
+	}
+	ctx->cb = cb;
+	ctx->arg = arg;
+	/* The registry's reference came with the peer's HELLO; the ask rides
+	 * the connection the node already has. */
+	int rc = skald_ask(self, p->registry, skald__t_lookup, q, timeout_ms, lookup_reply, ctx);
+	if (rc < 0) {
+		free(ctx);
+		free(q);
+	}
+	return rc;
+}
+
 int skald_lookup(skald_actor_t *self, const char *addr, const char *name, uint64_t timeout_ms,
                  skald_lookup_fn cb, void *arg)
 {

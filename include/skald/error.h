@@ -48,6 +48,7 @@ extern "C" {
 	XX(EVERSION, -5030, "handshake refused: unsupported protocol version")                     \
 	XX(EPROTO, -5031, "protocol error: malformed, oversized or unexpected frame")              \
 	XX(ENOCODEC, -5032, "the message type has no codec and cannot cross nodes")                \
+	XX(EBUFFERFULL, -5033, "too many messages wait for entities that are moving or starting")  \
 	XX(EADDR, -5040, "malformed node address: expected tcp://HOST:PORT")                       \
 	XX(ENONET, -5041, "the network is not started: call skald_remote_start first")             \
 	XX(ENAMETOOLONG, -5042,                                                                    \

@@ -115,6 +115,15 @@ typedef void (*skald_lookup_fn)(skald_actor_t *self, void *state, int status, sk
 int skald_lookup(skald_actor_t *self, const char *addr, const char *name, uint64_t timeout_ms,
                  skald_lookup_fn cb, void *arg);
 
+/* As skald_lookup, on the node whose id is `node`, over the connection this
+ * node already has to it (a cluster member's, say): it starts no connection
+ * of its own and leaves nothing behind once answered. Errors (cb is never
+ * called): SKALD_EINVAL (network not started, empty name or longer than
+ * 1,024 bytes, NULL cb), SKALD_ENODEDOWN (not connected to that node),
+ * SKALD_ENOTOWNER, SKALD_ENOMEM, libuv codes. */
+int skald_lookup_node(skald_actor_t *self, uint64_t node, const char *name, uint64_t timeout_ms,
+                      skald_lookup_fn cb, void *arg);
+
 /* Blocking skald_lookup for threads that are not the system's: waits for
  * the node at addr (as skald_node_wait), then asks it, each for at most
  * timeout_ms. On 0 the reference is in *ref. Errors: those of

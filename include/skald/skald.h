@@ -12,5 +12,6 @@
 #include "cluster.h"
 #include "entity.h"
 #include "metrics.h"
+#include "sharding.h"
 
 #endif /* SKALD_H */

@@ -16,20 +16,6 @@
 /* Generous for a sanitizer build on a loaded two-core machine. */
 #define WAIT_MS 30000
 
-#define PAWAIT(cond, ms)                                                                           \
-	do {                                                                                       \
-		uint64_t pawait_end_ = proc_now_ms() + (ms);                                       \
-		for (;;) {                                                                         \
-			proc_pump();                                                               \
-			if (cond)                                                                  \
-				break;                                                             \
-			if (proc_now_ms() > pawait_end_)                                           \
-				cr_assert_fail("timed out after %d ms waiting for: %s", (int)(ms), \
-				               #cond);                                             \
-			usleep(2000);                                                              \
-		}                                                                                  \
-	} while (0)
-
 static inline proc_t *start(const char *name, const char *seeds, bool restart)
 {
 	proc_t *p = proc_start(&(proc_opts_t){.name = name, .seeds = seeds, .restart = restart});

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -335,14 +336,26 @@ static void command(skald_system_t *sys, char *line)
 		int rc = skald_system_ask(sys, (skald_ref_t){node, actor, inc}, t_num, (void *)1,
 		                          3000, &type, &reply);
 		dprintf(rep_fd, "asked %d\n", rc);
+	} else if (proc_hook_command != NULL) {
+		proc_hook_command(sys, line);
 	}
+}
+
+void proc_hook_reply(const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	dprintf(rep_fd, "x %s\n", line);
 }
 
 /* One incarnation: returns 1 to start again, 0 to exit, or > 1 on a
  * failure (the exit code). */
 static int incarnation(const char *name, int ctl, int *port)
 {
-	skald_config_t cfg = {.threads = 1, .name = name};
+	skald_config_t cfg = {.threads = env_uint("SKALD_MEMBER_THREADS", 1), .name = name};
 	skald_system_t *sys;
 	if (skald_system_new(&cfg, &sys) < 0)
 		return 13;
@@ -389,6 +402,8 @@ static int incarnation(const char *name, int ctl, int *port)
 	skald_ref_t events;
 	if (skald_spawn(sys, &events_behavior, NULL, NULL, &events) < 0)
 		return 18;
+	if (proc_hook_start != NULL)
+		proc_hook_start(sys);
 	char why[256] = "";
 	rc = skald_cluster_wait(sys, env_uint("SKALD_CL_WAIT", 20000), why, sizeof why);
 	if (rc < 0)
@@ -420,6 +435,8 @@ static int incarnation(const char *name, int ctl, int *port)
 			len++;
 		}
 	}
+	if (proc_hook_stop != NULL)
+		proc_hook_stop(sys);
 	skald_system_stop(sys);
 	return again;
 }
@@ -572,6 +589,9 @@ static void parse_line(proc_t *p, char *line)
 	} else if (sscanf(line, "watchdown %d", &rc) == 1) {
 		p->watch_down = true;
 		p->watch_reason = rc;
+	} else if (strncmp(line, "x ", 2) == 0) {
+		snprintf(p->x, sizeof p->x, "%s", line + 2);
+		p->nx++;
 	} else {
 		if (p->nlines == PROC_MAX_LINES) {
 			/* Keep the later half. */

@@ -17,6 +17,14 @@
  *
  * Nothing here uses Criterion: failures are returned, and the callers
  * assert. All waits of the callers are bounded.
+ *
+ * Another suite extends its members by defining the hooks below (they are
+ * weak here): what a member starts once its cluster is started, what it
+ * does with a command line it does not know, and what it stops before its
+ * system. Their answers are lines that begin with "x " (proc_hook_reply),
+ * which the starting side keeps in proc_t.x. A member's system runs
+ * SKALD_MEMBER_THREADS scheduler threads (default 1) and, like every system,
+ * the journal SKALD_JOURNAL names.
  */
 #ifndef SKALD_TESTS_CLUSTER_PROC_H
 #define SKALD_TESTS_CLUSTER_PROC_H
@@ -88,6 +96,8 @@ typedef struct proc_s {
 	 * none of the above (proc_line). */
 	char lines[PROC_MAX_LINES][PROC_LINE];
 	int nlines;
+	int nx;       /* "x " lines so far; */
+	char x[1024]; /* the last one, without "x " */
 	char buf[16384];
 	size_t len;
 } proc_t;
@@ -97,6 +107,22 @@ typedef struct proc_s {
  * argument, it answers an ask of a number X with X + argument. */
 extern const skald_msgtype_t proc_num_type;
 extern const skald_behavior_t proc_adder_behavior;
+
+/* For Criterion suites: pumps the members' reports until cond holds, and
+ * fails the test after ms milliseconds. */
+#define PAWAIT(cond, ms)                                                                           \
+	do {                                                                                       \
+		uint64_t pawait_end_ = proc_now_ms() + (ms);                                       \
+		for (;;) {                                                                         \
+			proc_pump();                                                               \
+			if (cond)                                                                  \
+				break;                                                             \
+			if (proc_now_ms() > pawait_end_)                                           \
+				cr_assert_fail("timed out after %d ms waiting for: %s", (int)(ms), \
+				               #cond);                                             \
+			usleep(2000);                                                              \
+		}                                                                                  \
+	} while (0)
 
 /* Starts a member process; returns at once (NULL if fork failed). */
 proc_t *proc_start(const proc_opts_t *o);
@@ -141,5 +167,16 @@ void proc_reap_all(void);
 uint64_t proc_seen(const proc_t *observer, int kind, uint64_t node);
 /* Milliseconds of CLOCK_MONOTONIC (the clock of the reports). */
 uint64_t proc_now_ms(void);
+
+/* Hooks of the member's side, defined by a suite that extends members (all
+ * optional). start runs once the member's cluster is started, before it
+ * waits to be up; command gets each line the member does not know itself
+ * and returns 0 if it does not know it either; stop runs before the
+ * member's system stops. */
+void proc_hook_start(skald_system_t *sys) __attribute__((weak));
+int proc_hook_command(skald_system_t *sys, const char *line) __attribute__((weak));
+void proc_hook_stop(skald_system_t *sys) __attribute__((weak));
+/* Writes "x " and the formatted line to the report pipe (member's side). */
+void proc_hook_reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif /* SKALD_TESTS_CLUSTER_PROC_H */
