@@ -143,9 +143,14 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(ALL_ARCHIVES)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(ALL_LINK)
 
-$(BUILD)/examples/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard examples/$$*/*.c))) $(ALL_ARCHIVES)
+# An example that serves HTTP names the HTTP module in EXAMPLE_LIBS_name.
+EXAMPLE_LIBS_tictactoe := $(BUILD)/libskald-http.a -lhttp_parser
+$(BUILD)/examples/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard examples/$$*/*.c))) $(ALL_ARCHIVES) $$(filter %.a,$$(EXAMPLE_LIBS_$$*))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(ALL_LINK)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(EXAMPLE_LIBS_$*) $(ALL_LINK)
+
+# The tic-tac-toe page is embedded with .incbin, which -MMD cannot see.
+$(BUILD)/obj/examples/tictactoe/web_assets.o: $(wildcard examples/tictactoe/web/*)
 
 # The whole core library, exported (-rdynamic): `skald replay` dlopen()s
 # entity types, which call into libskald from code the tool itself never uses.

@@ -1,7 +1,8 @@
 /*
- * tests/tool/test_example.c - the tic-tac-toe example as a user runs it:
- * on one thread, a seed plays the same games every time; the chat rooms
- * store what is said and show it to those who join.
+ * tests/tool/test_example.c - the examples as a user runs them: the
+ * tic-tac-toe demo on one node and one thread plays the same games for a
+ * seed every time; the chat rooms store what is said and show it to those
+ * who join. (The tic-tac-toe cluster has its own tests: test_tictactoe*.c.)
  */
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,9 @@
 static char *games_of(const char *seed)
 {
 	char *argv[] = {(char *)tt_build("examples/tictactoe"),
+	                "demo",
+	                "--nodes",
+	                "1",
 	                "--games",
 	                "40",
 	                "--players",

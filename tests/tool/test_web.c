@@ -397,6 +397,9 @@ Test(web, chromium_steps_a_game_to_its_last_move, .timeout = TT_TIMEOUT)
 	tt_db_t db;
 	tt_db_new(&db, s);
 	char *game[] = {(char *)tt_build("examples/tictactoe"),
+	                "demo",
+	                "--nodes",
+	                "1",
 	                "--store",
 	                db.uri,
 	                "--games",
