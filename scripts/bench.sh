@@ -96,3 +96,18 @@ run skald-http http.skald "$build/bench/http" "$scale"
 
 echo
 run skald-cluster cluster.skald "$build/bench/cluster"
+
+# Failover: a member killed under load, on PostgreSQL (a throwaway server of
+# scripts/pg.sh, a database per run) and on the memory store in one process.
+echo
+if pg=$(bash scripts/pg.sh start bench 2>/dev/null); then
+	run skald-failover failover.skald "$build/bench/failover" --store "$pg"
+	bash scripts/pg.sh stop bench >/dev/null 2>&1
+else
+	echo "bench: PostgreSQL did not start (scripts/pg.sh start bench): failover on memory only" >&2
+	run skald-failover failover.skald "$build/bench/failover" --only memory
+fi
+# The anchors: Akka Cluster Sharding recovers a lost member's entities after about
+# 45 s with default settings, Orleans after about 15 s (not measured here).
+awk '$1 == "failover" { for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+	if (f["p99_ms"] > 0) printf "ratio failover   %-8s p99 %s ms: Akka default ~45 s / skald %.0fx, Orleans ~15 s / skald %.0fx\n", f["store"], f["p99_ms"], 45000 / f["p99_ms"], 15000 / f["p99_ms"] }' "$out/failover.skald"

@@ -32,6 +32,7 @@
  */
 #include <stdlib.h>
 
+#include "actors/cluster/leave.h"
 #include "base/log.h"
 #include "sharding/region.h"
 
@@ -136,6 +137,7 @@ void skald__rg_handoff_check(skald_actor_t *self, region_t *r, uint32_t s)
 			send_control(self, r, to, SK_HANDOFF, s);
 			handed(r, sh, to);
 		}
+		skald__rg_leave_check(r);
 		return;
 	}
 	if (sh->state != SH_HANDING || sh->live > 0 || !skald_ref_is_null(sh->rem) ||
@@ -155,6 +157,7 @@ void skald__rg_handoff_check(skald_actor_t *self, region_t *r, uint32_t s)
 	send_control(self, r, to, SK_HANDOFF, s);
 	handed(r, sh, to);
 	RG_LOG(r, SKALD_LOG_DEBUG, "shard %u handed over to %016llx", s, (unsigned long long)to);
+	skald__rg_leave_check(r);
 }
 
 static void begin_handoff(skald_actor_t *self, region_t *r, uint32_t s, uint64_t to)
@@ -296,4 +299,24 @@ void skald__rg_handoff_tick(skald_actor_t *self, region_t *r, uint64_t now)
 			skald__rg_serve(self, r, s);
 		}
 	}
+}
+
+void skald__rg_leave_hold(region_t *r)
+{
+	if (!r->leave_held && !r->stopping && !r->down &&
+	    skald__cluster_hold_leave(r->sys, +1) == 0)
+		r->leave_held = true;
+}
+
+void skald__rg_leave_check(region_t *r)
+{
+	if (!r->leave_held)
+		return;
+	if (!r->stopping && !r->down) {
+		for (uint32_t s = 0; s < r->nshards; s++)
+			if (r->shards[s].state != SH_REMOTE || r->shards[s].answer_to != 0)
+				return;
+	}
+	if (skald__cluster_hold_leave(r->sys, -1) == 0)
+		r->leave_held = false;
 }

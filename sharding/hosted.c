@@ -214,12 +214,21 @@ static void pass(region_t *r, ent_t *e, shard_env_t *env)
 
 static void failed(skald_actor_t *self, region_t *r, ent_t *e, int reason);
 
-static void start(skald_actor_t *self, region_t *r, ent_t *e)
+/* Starts e (or queues it for a recovery slot, or for a restart after a
+ * failure to spawn). Returns false if e is gone: the region stops. */
+static bool start(skald_actor_t *self, region_t *r, ent_t *e)
 {
 	skald_sharding_t *sh = r->sh;
+	if (r->stopping || r->down) {
+		/* Nothing starts any more (a remembered set that recovered
+		 * late, a restart after backoff). */
+		skald__rg_reject_all(r, &e->held, r->down ? SKALD_ENODEDOWN : SKALD_ESTOPPING);
+		ent_free(r, e);
+		return false;
+	}
 	if (r->recovering >= sh->cfg.max_recoveries && sh->behavior == NULL) {
 		wait_push(r, e);
-		return;
+		return true;
 	}
 	skald_spawn_opts_t opts = {SKALD_SPAWN_PIN, r->next_thread++};
 	skald_ref_t ref;
@@ -231,7 +240,7 @@ static void start(skald_actor_t *self, region_t *r, ent_t *e)
 	if (rc < 0) {
 		RG_LOG(r, SKALD_LOG_ERROR, "cannot start entity %s: %s", e->id, skald_strerror(rc));
 		failed(self, r, e, rc);
-		return;
+		return true;
 	}
 	link_ref(r, e, ref);
 	r->live++;
@@ -255,6 +264,7 @@ static void start(skald_actor_t *self, region_t *r, ent_t *e)
 	while ((env = skald__q_pop(&e->held)) != NULL)
 		pass(r, e, env);
 	skald__rg_unhold(r, n);
+	return true;
 }
 
 static void start_waiting(skald_actor_t *self, region_t *r)
@@ -294,7 +304,10 @@ void skald__rg_deliver(skald_actor_t *self, region_t *r, shard_env_t *env)
 			return;
 		}
 		skald__rg_rem_change(self, r, env->shard, env->id, true);
-		start(self, r, e);
+		if (!start(self, r, e)) {
+			skald__rg_reject(r, env, SKALD_ESTOPPING);
+			return;
+		}
 	}
 	if (e->state == E_RECOVERING || e->state == E_READY)
 		pass(r, e, env);

@@ -26,6 +26,7 @@ static void tick(skald_actor_t *self, void *state, void *arg)
 	skald__rg_hosted_tick(self, r, now);
 	skald__rg_handoff_tick(self, r, now);
 	skald__rg_rem_tick(self, r, now);
+	skald__rg_leave_check(r);
 	if (r->viewwait.head != NULL && now - r->viewwait_since >= r->sh->cfg.handoff_timeout_ms) {
 		/* This member's view did not change: route by it. */
 		msgq_t q = r->viewwait;
@@ -92,6 +93,7 @@ static void stop_region(skald_actor_t *self, region_t *r, const skald_msg_t *msg
 	skald__rg_reject_all(r, &r->viewwait, SKALD_ESTOPPING);
 	for (size_t i = 0; i < r->npeers; i++)
 		skald__rg_reject_all(r, &r->peers[i].waiting, SKALD_ESTOPPING);
+	skald__rg_leave_check(r);
 	skald__rg_stop_check(self, r);
 }
 
@@ -174,6 +176,8 @@ static void region_stop(skald_actor_t *self, void *state, int reason)
 	if (r->sh == NULL)
 		return;
 	atomic_store(&r->sh->stopped, true);
+	r->stopping = true;
+	skald__rg_leave_check(r);
 	skald__rg_ents_fini(r);
 	for (uint32_t s = 0; r->shards != NULL && s < r->nshards; s++) {
 		shard_t *sh = &r->shards[s];

@@ -152,6 +152,7 @@ typedef struct region_s {
 	unsigned next_thread;
 	uint64_t timer;
 	uint64_t settle_timer; /* armed while admissions arrive (view.c) */
+	bool leave_held;       /* this region holds the member's leave */
 } region_t;
 
 /* A log line of region r: "sharding NAME on NODE: ...". */
@@ -234,6 +235,12 @@ void skald__rg_handoff_check(skald_actor_t *self, region_t *r, uint32_t s);
 void skald__rg_begins(skald_actor_t *self, region_t *r);
 /* Starts serving shard s now (taken over, or handed over). */
 void skald__rg_serve(skald_actor_t *self, region_t *r, uint32_t s);
+/* This member leaves: the region holds the leave (actors/cluster/leave.h)
+ * until it has handed every shard over, so that the others still hear it
+ * meanwhile. leave_check releases the hold once that is done (or the region
+ * stops, or the member is out). */
+void skald__rg_leave_hold(region_t *r);
+void skald__rg_leave_check(region_t *r);
 
 /* remember.c */
 /* Starts the shard's remember entity (remember regions only). */

@@ -259,8 +259,11 @@ void skald__rg_member_event(skald_actor_t *self, region_t *r, const skald_member
 	}
 	if ((ev->kind == SKALD_MEMBER_EV_DOWN || ev->kind == SKALD_MEMBER_EV_REMOVED) && ev->self) {
 		this_member_gone(self, r, SKALD_ENODEDOWN);
+		skald__rg_leave_check(r);
 		return;
 	}
+	if (ev->kind == SKALD_MEMBER_EV_LEFT && ev->self)
+		skald__rg_leave_hold(r);
 	if (ev->kind == SKALD_MEMBER_EV_CURRENT || ev->kind == SKALD_MEMBER_EV_UP) {
 		/* Admissions come in bursts (a joiner hears it is up before it
 		 * hears of the members that admitted it): wait for the burst to
@@ -281,4 +284,5 @@ void skald__rg_member_event(skald_actor_t *self, region_t *r, const skald_member
 		/* A shard waiting for that member's handoff is taken now. */
 		skald__rg_handoff_tick(self, r, skald__rg_now());
 	}
+	skald__rg_leave_check(r);
 }

@@ -218,8 +218,15 @@ void skald__cl_free(skald__cl_t *cl);
 int skald__cl_join(skald__cl_t *cl, const char *const *seeds, size_t nseeds, uint64_t now);
 
 /* Starts a graceful leave: LEFT, then REMOVED about this node once the news
- * has spread; the node then stops (skald__cl_stopped). */
+ * has spread and no hold is left (skald__cl_hold_leave); the node then
+ * stops (skald__cl_stopped). */
 void skald__cl_leave(skald__cl_t *cl, uint64_t now);
+
+/* Adds delta (+1 or -1) to the holds on this node's leave: while one is
+ * held, a leaving node stays LEAVING (out of the up list, still
+ * reachable), so that a layer above can finish moving its work away (the
+ * handoffs of sharding) before the others stop hearing it. */
+void skald__cl_hold_leave(skald__cl_t *cl, int delta);
 
 /*
  * Bytes received, from_addr being where the sender can be answered (may be

@@ -176,13 +176,22 @@ void skald__cl_leave(skald__cl_t *cl, uint64_t now)
 	emit_self(cl, SKALD__CL_EV_LEFT, 0);
 }
 
-/* Leaving: LEAVING is gossiped until its budget is spent, then REMOVED is,
- * then this node stops. Both are in the others' views by then with high
- * probability; push-pull repairs the rest. */
+void skald__cl_hold_leave(skald__cl_t *cl, int delta)
+{
+	if (delta > 0)
+		cl->leave_holds++;
+	else if (cl->leave_holds > 0)
+		cl->leave_holds--;
+}
+
+/* Leaving: LEAVING is gossiped until its budget is spent and no layer
+ * holds the leave, then REMOVED is, then this node stops. Both are in the
+ * others' views by then with high probability; push-pull repairs the
+ * rest. */
 static void leave_tick(skald__cl_t *cl)
 {
 	skald__cl_member_t *me = skald__cl_me(cl);
-	if (!(me->rec.state & SKALD__CL_LEAVING) || me->tx_left)
+	if (!(me->rec.state & SKALD__CL_LEAVING) || me->tx_left || cl->leave_holds > 0)
 		return;
 	if (me->rec.state & SKALD__CL_REMOVED) {
 		cl->stopped = 1;

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "actors/cluster/cluster_int.h"
+#include "actors/cluster/leave.h"
 #include "actors/cluster/reg.h"
 #include "actors/remote/remote_int.h"
 #include "skald/cluster.h"
@@ -852,6 +853,41 @@ static void leave_on_net(skald__net_t *net, void *arg)
 	skald__cl_leave(b->cl, now_of(b));
 	b->in_logic = 0;
 	after(b);
+}
+
+typedef struct hold_s {
+	binding_t *b;
+	int delta;
+} hold_t;
+
+static void hold_on_net(skald__net_t *net, void *arg)
+{
+	hold_t h = *(hold_t *)arg;
+	free(arg);
+	if (net->stopping || h.b->closing)
+		return;
+	h.b->in_logic = 1;
+	skald__cl_hold_leave(h.b->cl, h.delta);
+	/* A release may let the leave finish now rather than at the next
+	 * deadline. */
+	skald__cl_tick(h.b->cl, now_of(h.b));
+	h.b->in_logic = 0;
+	after(h.b);
+}
+
+int skald__cluster_hold_leave(skald_system_t *sys, int delta)
+{
+	binding_t *b = binding_of(sys);
+	if (b == NULL)
+		return SKALD_EINVAL;
+	hold_t *h = malloc(sizeof *h);
+	if (h == NULL)
+		return SKALD_ENOMEM;
+	*h = (hold_t){b, delta};
+	int rc = skald__net_call(b->net, hold_on_net, h);
+	if (rc < 0)
+		free(h);
+	return rc;
 }
 
 int skald_cluster_leave(skald_system_t *sys, uint64_t timeout_ms)

@@ -55,6 +55,7 @@ struct skald__cl_s {
 	uint32_t max_up;
 
 	int started, joining, stopped;
+	unsigned leave_holds; /* LEAVING waits for these before REMOVED */
 	char **seeds;
 	size_t nseeds, seed_next;
 	uint64_t join_at;

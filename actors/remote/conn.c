@@ -528,6 +528,8 @@ static void on_frame(skald__conn_t *c, const skald__wire_hdr_t *h, const uint8_t
 		return;
 	}
 	skald__net_t *net = c->net;
+	if (c->peer != NULL && atomic_load(&c->peer->cut))
+		return; /* the fault hook (skald__net_fault_cut) */
 	if (h->kind == SKALD_WIRE_CLUSTER) {
 		if (net->hooks != NULL && net->hooks->frame != NULL)
 			net->hooks->frame(net->hooks_ctx, c->peer->node, c->hello.addr, p, n);

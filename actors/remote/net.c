@@ -171,6 +171,10 @@ static int tcp_send(void *ctx, skald_ref_t to, skald__env_t *e)
 		skald__env_dispose(sys, to, e, SKALD_ENODEDOWN);
 		return 0;
 	}
+	if (atomic_load(&p->cut)) {
+		skald__env_free(e); /* the fault hook: lost on the way */
+		return 0;
+	}
 	uint8_t kind;
 	switch (e->kind) {
 	case ENV_USER:
@@ -842,6 +846,8 @@ void skald__net_cluster_send(skald__net_t *net, uint64_t node, const char *addr,
 	if (net->stopping || net->isolated || SKALD_WIRE_HEADER + len > net->max_frame)
 		return;
 	skald__peer_t *p = node != 0 ? skald__peer_find(net, node) : NULL;
+	if (p != NULL && atomic_load(&p->cut))
+		return;
 	skald__cmd_t *f = skald__frame_new(SKALD_WIRE_CLUSTER, SKALD_REF_NULL, SKALD_REF_NULL, 0, 0,
 	                                   0, buf, len);
 	if (f == NULL)
@@ -1015,4 +1021,33 @@ int skald_lookup(skald_actor_t *self, const char *addr, const char *name, uint64
 	c->corr = corr;
 	skald__net_post(net, c);
 	return 0;
+}
+
+typedef struct cut_s {
+	uint64_t node;
+	bool cut;
+} cut_t;
+
+static void cut_on_net(skald__net_t *net, void *arg)
+{
+	cut_t *c = arg;
+	skald__peer_t *p = net->stopping ? NULL : skald__peer_get(net, c->node);
+	if (p != NULL)
+		atomic_store(&p->cut, c->cut);
+	free(c);
+}
+
+int skald__net_fault_cut(skald_system_t *sys, uint64_t node, bool cut)
+{
+	skald__net_t *net = skald__net_of(sys);
+	if (net == NULL || node == 0)
+		return SKALD_EINVAL;
+	cut_t *c = malloc(sizeof *c);
+	if (c == NULL)
+		return SKALD_ENOMEM;
+	*c = (cut_t){node, cut};
+	int rc = skald__net_call(net, cut_on_net, c);
+	if (rc < 0)
+		free(c);
+	return rc;
 }

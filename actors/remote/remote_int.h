@@ -43,6 +43,7 @@ typedef struct skald__peer_s {
 	_Atomic size_t queued;    /* bytes accepted and not yet written */
 	bool banned;              /* declared down or removed by the cluster:
 	                           * network thread only (net.c skald__net_ban) */
+	_Atomic bool cut;         /* the fault hook: traffic dropped both ways */
 	skald__conn_t *conn;      /* network thread only */
 	skald__rwatch_t *watches; /* network thread only */
 	size_t nwatches, capwatches;
@@ -240,6 +241,18 @@ void skald__net_ban(skald__net_t *net, uint64_t node, int close_now);
 /* This node is out of the cluster: every connection closes and every new
  * one is refused with SKALD_ENODEDOWN. */
 void skald__net_isolate(skald__net_t *net);
+
+/*
+ * The fault hook, for tests of partitions (in the way SQLite's test VFS
+ * wraps a real one): with cut, every frame to or from node after the
+ * handshake is dropped on this side, membership frames and messages alike,
+ * while the connection itself stays up; a message to one of its actors is
+ * lost without a dead letter, as in a partition. Cutting both sides of
+ * each pair makes a partition. Takes effect on the network thread shortly
+ * after the call. Any thread. Errors: SKALD_EINVAL (network not started),
+ * SKALD_ENOMEM.
+ */
+int skald__net_fault_cut(skald_system_t *sys, uint64_t node, bool cut);
 
 /* conn.c */
 void skald__conn_accept(uv_stream_t *server, int status);

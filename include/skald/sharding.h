@@ -51,10 +51,9 @@
  * sender of each message (msg->sender, NULL from outside an actor) and
  * answers an ask with skald_reply, wherever the asker lives.
  *
- * Threading: skald_sharding_start and _stop (and the singleton ones) must
- * not run on a scheduler thread; _system_ask must not either. The others
- * are safe from any thread, or, where they take an actor, from that
- * actor's thread.
+ * Threading: skald_sharding_stop and _system_ask (and the singleton ones)
+ * must not run on a scheduler thread. The others are safe from any thread,
+ * or, where they take an actor, from that actor's thread.
  */
 #ifndef SKALD_SHARDING_H
 #define SKALD_SHARDING_H
@@ -108,13 +107,12 @@ typedef struct skald_sharding_config_s {
 /*
  * Starts the region of cfg->type on sys and stores its handle in *out. The
  * cluster must be started (skald_cluster_start); the region follows its
- * view, and holds messages until this member is up. Returns at once. cfg is
- * copied. Not on a scheduler thread. Errors: SKALD_EINVAL (NULL argument,
- * no type or a type without name, command or apply, shards above 65,536,
- * backoff_min_ms above backoff_max_ms, cluster not started, a region of
- * that type already published on sys), SKALD_ENOTOWNER (on a scheduler
- * thread), SKALD_ESCHEME and SKALD_EURI (the system's journal URI),
- * SKALD_ENOMEM, SKALD_ESTOPPING, SKALD_ETOOMANY.
+ * view, and holds messages until this member is up. Returns at once; any
+ * thread. cfg is copied. Errors: SKALD_EINVAL (NULL argument, no type or a
+ * type without name, command or apply, shards above 65,536, backoff_min_ms
+ * above backoff_max_ms, cluster not started, a region of that type already
+ * started on sys), SKALD_ESCHEME and SKALD_EURI (the system's journal URI;
+ * the reason is logged), SKALD_ENOMEM, SKALD_ESTOPPING, SKALD_ETOOMANY.
  */
 int skald_sharding_start(skald_system_t *sys, const skald_sharding_config_t *cfg,
                          skald_sharding_t **out);
@@ -125,7 +123,9 @@ int skald_sharding_start(skald_system_t *sys, const skald_sharding_config_t *cfg
  * to other members only when this member leaves the view: call
  * skald_cluster_leave first for a handoff without failover. Blocks until
  * every entity has stopped (at most 30 s), then releases sh. Call it before
- * skald_system_stop. Not on a scheduler thread. Safe with NULL.
+ * skald_system_stop, and not on a scheduler thread (it could not wait there:
+ * it would release sh at once and leave the region running). Safe with
+ * NULL.
  */
 void skald_sharding_stop(skald_sharding_t *sh);
 

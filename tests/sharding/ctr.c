@@ -1,11 +1,11 @@
 /*
- * tests/sharding/ctr.c - the ctr entity and its messages (sh.h), and its
- * history read back from the journal.
+ * tests/sharding/ctr.c - the ctr entity and its messages, and its
+ * histories read back from the journal (ctr.h).
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "sh.h"
+#include "tests/sharding/ctr.h"
 
 uint32_t t_add, t_get, t_val, t_seen, t_quit, t_local;
 atomic_long g_ctr_inits, g_ctr_recovered;
@@ -132,8 +132,23 @@ const skald_entity_type_t ctr_type = {
         .recovered = ctr_recovered,
 };
 
+skald_sharding_config_t ctr_config(void)
+{
+	return (skald_sharding_config_t){.type = &ctr_type, .shards = 16};
+}
+
 /* ------------------------------------------------------------------------ */
 /* Read back                                                                 */
+
+/* Runs loop until *done; SKALD_ETIMEDOUT if it runs dry first (a callback
+ * that never came). */
+static int run_until(uv_loop_t *loop, const int *done)
+{
+	while (!*done)
+		if (uv_run(loop, UV_RUN_ONCE) == 0 && !*done)
+			return SKALD_ETIMEDOUT;
+	return 0;
+}
 
 typedef struct hist_ctx_s {
 	ctr_history_t *h;
@@ -144,7 +159,9 @@ static int on_events(skald_journal_t *j, const skald_event_t *ev, size_t n, void
 {
 	ctr_history_t *h = ((hist_ctx_t *)arg)->h;
 	for (size_t i = 0; i < n; i++) {
-		if (ev[i].seq != h->highest + 1)
+		if (ev[i].seq == h->highest)
+			h->dup_seqs++;
+		else if (ev[i].seq != h->highest + 1)
 			h->gaps++;
 		h->highest = ev[i].seq;
 		h->events++;
@@ -175,17 +192,15 @@ static void on_done(skald_journal_t *j, int status, void *arg)
 	c->done = 1;
 }
 
-void ctr_history(jloop_t *l, const char *id, ctr_history_t *h)
+int ctr_history(skald_journal_t *j, uv_loop_t *loop, const char *pid, ctr_history_t *h)
 {
 	memset(h, 0, sizeof *h);
-	char pid[256];
-	snprintf(pid, sizeof pid, "ctr-%s", id);
 	hist_ctx_t c = {h, 0, 0};
-	int rc = skald_journal_read(l->j, pid, 1, SKALD_SEQ_MAX, SKALD_SEQ_MAX, on_events, on_done,
-	                            &c);
-	cr_assert_eq(rc, 0, "read %s: %s", pid, skald_strerror(rc));
-	jl_run_until(l, &c.done);
-	cr_assert_eq(c.status, 0, "read %s: %s", pid, skald_strerror(c.status));
+	int rc =
+	        skald_journal_read(j, pid, 1, SKALD_SEQ_MAX, SKALD_SEQ_MAX, on_events, on_done, &c);
+	if (rc == 0)
+		rc = run_until(loop, &c.done);
+	return rc < 0 ? rc : c.status;
 }
 
 typedef struct fill_ctx_s {
@@ -201,17 +216,19 @@ static void on_filled(skald_journal_t *j, int status, skald_write_t *w, size_t n
 	c->done = 1;
 }
 
-void ctr_prefill(jloop_t *l, const char *prefix, int n, int events)
+int ctr_prefill(skald_journal_t *j, uv_loop_t *loop, const char *prefix, int n, int events)
 {
 	enum { PER_CALL = 50 };
 	skald_write_t w[PER_CALL];
-	char pids[PER_CALL][128];
+	char pids[PER_CALL][160];
 	skald_event_t *ev = calloc((size_t)PER_CALL * (size_t)events, sizeof *ev);
-	cr_assert_not_null(ev);
-	for (int first = 0; first < n; first += PER_CALL) {
+	if (ev == NULL)
+		return SKALD_ENOMEM;
+	int rc = 0;
+	for (int first = 0; first < n && rc == 0; first += PER_CALL) {
 		int k = n - first < PER_CALL ? n - first : PER_CALL;
 		for (int i = 0; i < k; i++) {
-			snprintf(pids[i], sizeof pids[i], "ctr-%s-%d", prefix, first + i);
+			snprintf(pids[i], sizeof pids[i], "%s-%d", prefix, first + i);
 			skald_event_t *e = &ev[(size_t)i * (size_t)events];
 			for (int s = 0; s < events; s++)
 				e[s] = (skald_event_t){.type = "ctr.added",
@@ -221,12 +238,14 @@ void ctr_prefill(jloop_t *l, const char *prefix, int n, int events)
 			w[i] = (skald_write_t){pids[i], 0, e, (size_t)events, 0};
 		}
 		fill_ctx_t c = {0, 0};
-		cr_assert_eq(skald_journal_append(l->j, w, (size_t)k, on_filled, &c), 0);
-		jl_run_until(l, &c.done);
-		cr_assert_eq(c.status, 0, "prefill: %s (%s)", skald_strerror(c.status),
-		             skald_journal_errmsg(l->j));
+		rc = skald_journal_append(j, w, (size_t)k, on_filled, &c);
+		if (rc == 0)
+			rc = run_until(loop, &c.done);
+		if (rc == 0)
+			rc = c.status;
 		for (int i = 0; i < k * events; i++)
 			json_decref(ev[i].data);
 	}
 	free(ev);
+	return rc;
 }

@@ -9,11 +9,6 @@
 
 #define SECRET "sharding-tests-shared-secret"
 
-skald_sharding_config_t ctr_config(void)
-{
-	return (skald_sharding_config_t){.type = &ctr_type, .shards = 16};
-}
-
 tnode_t *tnode_start(const char *uri, const tnode_t *seed, const skald_sharding_config_t *cfg)
 {
 	tnode_t *n = calloc(1, sizeof *n);
@@ -115,4 +110,13 @@ uint64_t ctr_ask_ok(skald_sharding_t *sh, const char *id, uint32_t type, uint64_
 	int rc = ctr_ask(sh, id, type, v, WAIT_MS, &out);
 	cr_assert_eq(rc, 0, "ask %s: %s", id, skald_err_name(rc));
 	return out;
+}
+
+void ctr_read(jloop_t *l, const char *id, ctr_history_t *h)
+{
+	char pid[256];
+	snprintf(pid, sizeof pid, "ctr-%s", id);
+	int rc = ctr_history(l->j, &l->loop, pid, h);
+	cr_assert_eq(rc, 0, "read %s: %s (%s)", pid, skald_strerror(rc),
+	             skald_journal_errmsg(l->j));
 }

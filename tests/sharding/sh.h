@@ -1,8 +1,7 @@
 /*
- * tests/sharding/sh.h - what the sharding suite shares: the "ctr" entity,
- * its messages (with codecs, so they cross nodes), and members of a
- * cluster inside the test's process (each its own system, network and
- * cluster on loopback, all on one journal).
+ * tests/sharding/sh.h - what the sharding suite shares besides the ctr
+ * entity (ctr.h): members of a cluster inside the test's process (each its
+ * own system, network and cluster on loopback, all on one journal).
  *
  * The suite also links tests/entity/helpers.c (and what it needs) for the
  * journal read-back (jl_*), unique ids, the per-test journal URI
@@ -18,33 +17,7 @@
 
 #include "skald/skald.h"
 #include "tests/entity/helpers.h"
-
-/* ------------------------------------------------------------------------ */
-/* The ctr entity                                                            */
-
-/*
- * ctr: a counter. Messages carry an integer in the payload pointer, 8 bytes
- * big-endian on the wire:
- *   t_add k   persists "ctr.added" {"k": k, "total": total + k}, then
- *             replies t_val with the new total
- *   t_get     replies t_val with the total at once
- *   t_seen n  persists "ctr.seen" {"n": n}; no reply (order tests)
- *   t_quit    stops the entity (skald_stop_self); no reply
- * and t_local, a type without a codec (local only).
- * apply checks that each "ctr.added" total is the previous total plus k: a
- * history written by two owners at once would break that (forks).
- */
-extern uint32_t t_add, t_get, t_val, t_seen, t_quit, t_local;
-extern const skald_entity_type_t ctr_type;
-
-/* Process-wide counts of the ctr callbacks. */
-extern atomic_long g_ctr_inits, g_ctr_recovered;
-
-#define U(v) ((void *)(uintptr_t)(v))
-#define V(p) ((uint64_t)(uintptr_t)(p))
-
-/* Registers the types (any process, any time); 0 or the first error. */
-int ctr_register(void);
+#include "tests/sharding/ctr.h"
 
 /* ------------------------------------------------------------------------ */
 /* In-process members                                                        */
@@ -56,10 +29,6 @@ typedef struct tnode_s {
 	char addr[64];
 	int port;
 } tnode_t;
-
-/* The sharding configuration the helpers use unless given one: ctr with
- * 16 shards. */
-skald_sharding_config_t ctr_config(void);
 
 /* A member on journal uri that joins through seed (NULL: forms the
  * cluster) and runs a region with cfg (NULL: ctr_config()). Fails the test
@@ -84,23 +53,7 @@ int ctr_ask(skald_sharding_t *sh, const char *id, uint32_t type, uint64_t v, uin
 /* ctr_ask that must succeed; returns the reply. */
 uint64_t ctr_ask_ok(skald_sharding_t *sh, const char *id, uint32_t type, uint64_t v);
 
-/* Reads entity ctr-ID back from the journal at uri: its events, whether
- * their totals chain (no fork), and the last total. */
-typedef struct ctr_history_s {
-	size_t events;
-	uint64_t highest;
-	uint64_t total;
-	long forks;    /* "ctr.added" events whose total is not previous + k */
-	long gaps;     /* seqs that are not previous + 1 */
-	long disorder; /* "ctr.seen" events whose n is not previous n + 1 */
-	uint64_t last_n;
-	uint64_t bad_after, bad_n, bad_seq; /* the first disorder: n after n */
-} ctr_history_t;
-void ctr_history(jloop_t *l, const char *id, ctr_history_t *h);
-
-/* Writes entities ctr-PREFIX-0 .. ctr-PREFIX-(n-1), each with `events`
- * "ctr.added" events of k 1 (totals 1 .. events), straight into the
- * journal, many entities per round trip. */
-void ctr_prefill(jloop_t *l, const char *prefix, int n, int events);
+/* ctr_history of entity ctr-ID with l's journal; fails the test on error. */
+void ctr_read(jloop_t *l, const char *id, ctr_history_t *h);
 
 #endif /* SKALD_TESTS_SHARDING_SH_H */

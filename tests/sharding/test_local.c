@@ -98,7 +98,7 @@ Test(local, an_entity_starts_on_its_first_message_from_any_member_and_lives_on_i
 	jl_open(&l, store_uri());
 	for (int i = 0; i < 12; i++) {
 		ctr_history_t h;
-		ctr_history(&l, ids[i], &h);
+		ctr_read(&l, ids[i], &h);
 		cr_assert_eq(h.events, 3);
 		cr_assert_eq(h.total, 6);
 		cr_assert_eq(h.forks + h.gaps, 0);

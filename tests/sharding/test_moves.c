@@ -71,11 +71,61 @@ Test(moves, a_member_that_goes_has_its_remembered_entities_started_on_the_surviv
 	jl_open(&l, store_uri());
 	for (int i = 0; i < NENT; i++) {
 		ctr_history_t h;
-		ctr_history(&l, ids[i], &h);
+		ctr_read(&l, ids[i], &h);
 		cr_assert_eq(h.events, 2);
 		cr_assert_eq(h.forks + h.gaps, 0);
 	}
 	jl_close(&l);
+	test_end();
+}
+
+/* An id of a fresh entity that `owner` owns in shard `shard` (any shard
+ * of owner's if shard is -1), as n sees it. */
+static void id_on(tnode_t *n, uint64_t owner, int shard, const char *tag, char *id, size_t len)
+{
+	for (;;) {
+		unique_id(id, len, tag);
+		unsigned s;
+		cr_assert_eq(skald_sharding_shard(n->sh, id, &s), 0);
+		if (owner_of(n, id) == owner && (shard < 0 || (unsigned)shard == s))
+			return;
+	}
+}
+
+Test(moves, an_entity_passivated_for_good_is_not_started_again_after_a_failover)
+{
+	skald_sharding_config_t cfg = ctr_config();
+	cfg.remember = 1;
+	cfg.passivate_ms = 600;
+	tnode_t *n[3];
+	n[0] = tnode_start(store_uri(), NULL, &cfg);
+	n[1] = tnode_start(store_uri(), n[0], &cfg);
+	n[2] = tnode_start(store_uri(), n[0], &cfg);
+	await_members(n, 3);
+	/* Two entities of one shard of the member that will go: one goes
+	 * idle and is passivated, the other is kept busy. */
+	char idle[64], busy[64];
+	id_on(n[0], n[2]->id, -1, "idle", idle, sizeof idle);
+	unsigned shard;
+	skald_sharding_shard(n[0]->sh, idle, &shard);
+	id_on(n[0], n[2]->id, (int)shard, "busy", busy, sizeof busy);
+	cr_assert_eq(ctr_ask_ok(n[0]->sh, idle, t_add, 1), 1);
+	uint64_t total = 0;
+	while (stats(n[2]).passivated == 0)
+		total = ctr_ask_ok(n[0]->sh, busy, t_add, 1);
+	cr_assert_gt(total, 0);
+	/* The idle one stops (it was asked to); the busy one runs on. */
+	AWAIT(stats(n[2]).live_entities == 1, WAIT_MS);
+	uint64_t started = stats(n[0]).started + stats(n[1]).started;
+	tnode_stop(n[2]);
+	n[2] = NULL;
+	/* The busy one is remembered: started without a message. The idle
+	 * one stopped for good: it is not. */
+	AWAIT(live_on(n, 2) == 1, WAIT_MS);
+	cr_assert_eq(stats(n[0]).started + stats(n[1]).started, started + 1);
+	cr_assert_eq(ctr_ask_ok(n[1]->sh, busy, t_get, 0), total);
+	tnode_stop(n[0]);
+	tnode_stop(n[1]);
 	test_end();
 }
 
@@ -148,7 +198,7 @@ static void check_all_arrived(const pump_t *p)
 		ctr_history_t h;
 		uint64_t end = now_ms() + WAIT_MS;
 		do {
-			ctr_history(&l, p->ids[i], &h);
+			ctr_read(&l, p->ids[i], &h);
 			if (h.last_n != p->next[i])
 				sleep_ms(10);
 		} while (h.last_n != p->next[i] && now_ms() < end);
@@ -302,5 +352,26 @@ Test(moves, singletons_live_on_the_oldest_member_and_move_with_their_state)
 		skald_singleton_stop(plain[i]);
 		tnode_stop(n[i]);
 	}
+	test_end();
+}
+
+Test(moves, order_and_every_message_survive_joins_and_a_leave_in_quick_succession)
+{
+	tnode_t *n[4] = {0};
+	n[0] = tnode_start(store_uri(), NULL, NULL);
+	n[1] = tnode_start(store_uri(), n[0], NULL);
+	await_members(n, 2);
+	static pump_t p;
+	pump_start(&p, n[0], "churn");
+	/* Two members join one after the other while the first handoffs are
+	 * under way, then one of the first two leaves. */
+	n[2] = tnode_start(store_uri(), n[0], NULL);
+	n[3] = tnode_start(store_uri(), n[0], NULL);
+	await_members(n, 4);
+	cr_assert_eq(skald_cluster_leave(n[1]->sys, WAIT_MS), 0);
+	pump_stop(&p);
+	check_all_arrived(&p);
+	for (int i = 0; i < 4; i++)
+		tnode_stop(n[i]);
 	test_end();
 }

@@ -2,8 +2,9 @@
  * tests/sharding/test_procs.c - sharding between member processes on
  * loopback, on PostgreSQL (the shared journal), each test in a database of
  * its own: a member killed while clients keep sending, a member stopped
- * past the timeout that wakes to a conflict, and the database restarted
- * under load. What the journal holds is read back from the journal, never
+ * past the timeout that wakes to a conflict, a partition 2|1 (the
+ * transport's fault hook), an ask whose owner dies, and the database
+ * restarted under load. What the journal holds is read back from the journal, never
  * taken from the members' word.
  *
  * Members are this binary run again (tests/cluster/proc.c, with the hooks
@@ -152,9 +153,10 @@ static void check_histories(proc_t *client, const char *prefix, int n, int prefi
 		char id[96];
 		snprintf(id, sizeof id, "%s-%d", prefix, i);
 		ctr_history_t h;
-		ctr_history(&l, id, &h);
+		ctr_read(&l, id, &h);
 		cr_assert_eq(h.forks, 0, "%s: a total that does not follow the one before", id);
-		cr_assert_eq(h.gaps, 0, "%s: a seq missing or written twice", id);
+		cr_assert_eq(h.gaps, 0, "%s: a seq missing", id);
+		cr_assert_eq(h.dup_seqs, 0, "%s: a seq read twice", id);
 		cr_assert_eq(h.events, h.highest, "%s", id);
 		cr_assert_geq(h.highest, (uint64_t)prefilled, "%s", id);
 		cr_assert_geq(h.total, acked, "%s: acknowledged total %llu is not in the journal",
@@ -179,7 +181,10 @@ static void three_loaded(proc_t **m, char *prefix, size_t len, const char *tag, 
 	unique_id(prefix, len, tag);
 	jloop_t l;
 	jl_open(&l, db.uri);
-	ctr_prefill(&l, prefix, n, events);
+	char fill[96];
+	snprintf(fill, sizeof fill, "ctr-%s", prefix);
+	cr_assert_eq(ctr_prefill(l.j, &l.loop, fill, n, events), 0, "prefill: %s",
+	             skald_journal_errmsg(l.j));
 	jl_close(&l);
 	m[0] = member("m0", NULL, true);
 	m[1] = member("m1", m[0], true);
@@ -239,6 +244,66 @@ Test(procs, a_stopped_member_that_wakes_after_its_shards_moved_loses_its_writes_
 	check_histories(m[0], prefix, N, EVENTS);
 	for (int i = 0; i < 3; i++)
 		proc_stop(m[i], 30000);
+}
+
+Test(procs, a_partitioned_minority_stops_its_entities_and_the_majority_serves_them)
+{
+	enum { N = 200, EVENTS = 20 };
+	char prefix[64];
+	proc_t *m[3];
+	three_loaded(m, prefix, sizeof prefix, "part", N, EVENTS, 16);
+	cr_assert_gt(stats_of(m[2]).live, 0);
+	/* m2 | m0 m1: every frame between the sides is dropped, while the
+	 * connections stay up (no reset to speed anything up). */
+	for (int i = 0; i < 2; i++) {
+		cmd(m[2], "cut %llx", (unsigned long long)m[i]->id);
+		cr_assert_str_eq(m[2]->x, "cut 0");
+		cmd(m[i], "cut %llx", (unsigned long long)m[2]->id);
+		cr_assert_str_eq(m[i]->x, "cut 0");
+	}
+	/* Keep-majority: the two down the one, the one downs itself. */
+	PAWAIT(proc_seen(m[2], SKALD_MEMBER_EV_DOWN, m[2]->id) &&
+	               proc_seen(m[0], SKALD_MEMBER_EV_DOWN, m[2]->id) &&
+	               proc_seen(m[1], SKALD_MEMBER_EV_DOWN, m[2]->id),
+	       PWAIT_MS);
+	uint64_t end = proc_now_ms() + PWAIT_MS;
+	while (stats_of(m[2]).live > 0)
+		cr_assert(proc_now_ms() < end, "the minority still runs entities");
+	cmd(m[0], "since");
+	await_all_answered(m[0], N);
+	mstats_t a = stats_of(m[0]), b = stats_of(m[1]);
+	cr_assert_eq(a.live + b.live, N, "the majority serves every entity");
+	check_histories(m[0], prefix, N, EVENTS);
+	for (int i = 0; i < 3; i++)
+		proc_stop(m[i], 30000);
+}
+
+Test(procs, an_ask_whose_owner_dies_fails_with_enodedown_at_once)
+{
+	proc_t *m[2];
+	m[0] = member("m0", NULL, false);
+	m[1] = member("m1", m[0], false);
+	await_view(m, 2);
+	char id[64];
+	do {
+		unique_id(id, sizeof id, "doomed");
+		cmd(m[0], "owner %s", id);
+	} while (strtoull(m[0]->x + strlen("owner "), NULL, 16) != m[1]->id);
+	/* The owner is stopped: the ask reaches it and waits in its socket
+	 * (m0 forwards it at once; the owner is killed well after). */
+	proc_signal(m[1], SIGSTOP);
+	char line[128];
+	snprintf(line, sizeof line, "askone %s 60000", id);
+	int before = m[0]->nx;
+	cr_assert_eq(proc_cmd(m[0], line), 0);
+	usleep(300000);
+	proc_signal(m[1], SIGKILL);
+	PAWAIT(m[0]->nx > before, PWAIT_MS);
+	int rc = 0;
+	sscanf(m[0]->x, "askone %d", &rc);
+	cr_assert_eq(rc, SKALD_ENODEDOWN, "the asker heard %s, not that the node went down",
+	             skald_err_name(rc));
+	proc_stop(m[0], 30000);
 }
 
 /* Asks adds of 1 to ids[0..n) in turn from outside any actor, keeping the
@@ -338,7 +403,7 @@ Test(procs, entities_come_back_by_themselves_after_the_database_restarts_under_l
 	jl_open(&l, own.uri);
 	for (int i = 0; i < p.n; i++) {
 		ctr_history_t h;
-		ctr_history(&l, p.ids[i], &h);
+		ctr_read(&l, p.ids[i], &h);
 		cr_assert_eq(h.forks + h.gaps, 0, "%s", p.ids[i]);
 		cr_assert_geq(h.total, p.acked[i], "%s: an acknowledged add is missing", p.ids[i]);
 	}
