@@ -120,6 +120,10 @@ TEST_USES_journal := tests/stores/harness.c
 # suite's client.
 TEST_USES_ops := tests/http/client.c
 TEST_LIBS_ops := $(BUILD)/libskald-http.a -lhttp_parser
+# The tool suite also runs the tic-tac-toe cluster: it talks HTTP with the
+# HTTP suite's client and folds games with the example's own game type.
+TEST_USES_tool := tests/http/client.c examples/tictactoe/game.c examples/tictactoe/protocol.c
+TEST_LIBS_tool := -lhttp_parser
 # The sharding suite reads journals back with the entity suite's helpers
 # (and its failing store), and runs members as processes with the cluster
 # suite's.
@@ -139,9 +143,11 @@ $(LINK_CHECK): $(BUILD)/obj/tests/link/actors_only.o $(BUILD)/libskald.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libskald.a -luv -lpthread -lm
 	$@ || { rm -f $@; exit 1; }
 
+# A benchmark that needs more than Skald names it in BENCH_LIBS_name.
+BENCH_LIBS_tictactoe := -lhttp_parser
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(ALL_ARCHIVES)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(ALL_LINK)
+	$(CC) $(LDFLAGS) -o $@ $< $(ALL_LINK) $(BENCH_LIBS_$*)
 
 # An example that serves HTTP names the HTTP module in EXAMPLE_LIBS_name.
 EXAMPLE_LIBS_tictactoe := $(BUILD)/libskald-http.a -lhttp_parser

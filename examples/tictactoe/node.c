@@ -366,8 +366,10 @@ void ttt_node_stop(ttt_node_t *n, bool leave)
 		return;
 	/* No new requests, then hand over (or not), then stop. */
 	ttt_serve_stop(n->http);
-	if (leave)
-		skald_cluster_leave(n->sys, 10000);
+	int rc = leave ? skald_cluster_leave(n->sys, 10000) : 0;
+	if (rc < 0)
+		fprintf(stderr, "tictactoe: node %s: leaving the cluster: %s\n", n->name,
+		        skald_strerror(rc));
 	skald_singleton_stop(n->lobby);
 	skald_sharding_stop(n->games);
 	skald_system_stop(n->sys);

@@ -30,7 +30,7 @@ static char *games_of(const char *seed)
 	tt_result_t r;
 	tt_runv(&r, NULL, argv);
 	cr_assert_eq(r.code, 0, "tictactoe exited %d: %s", r.code, r.err);
-	char *t = strstr(r.out, " events in ");
+	char *t = strstr(r.out, " events persisted in ");
 	char *end = t != NULL ? strchr(t, '\n') : NULL;
 	cr_assert(end != NULL, "%s", r.out);
 	char *line = t;
