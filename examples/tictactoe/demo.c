@@ -229,6 +229,15 @@ static int start_nodes(demo_t *d)
 	return 0;
 }
 
+/* The index of the node whose id is node (0 if none is). */
+static unsigned node_index(demo_t *d, uint64_t node)
+{
+	for (unsigned i = 0; i < d->o->nodes; i++)
+		if (d->nodes[i] != NULL && skald_system_node(ttt_node_system(d->nodes[i])) == node)
+			return i;
+	return 0;
+}
+
 /* The node to stop: -1 for none. */
 static int victim_of(demo_t *d)
 {
@@ -414,6 +423,13 @@ int ttt_demo(const ttt_demo_options_t *o)
 		rc = 1;
 		goto out;
 	}
+	uint64_t host = 0;
+	skald_singleton_host(ttt_node_lobby(d.nodes[0]), &host);
+	printf("tictactoe: %u node%s in this process, joined over loopback TCP, on %s; the lobby "
+	       "lives on node %c; %ld bots start playing %ld games\n",
+	       o->nodes, o->nodes == 1 ? "" : "s", o->store, 'a' + (int)(node_index(&d, host)),
+	       o->players, o->games);
+	fflush(stdout);
 	for (long i = 0; i < o->players; i++) {
 		slot_t *s = &d.slots[i];
 		s->demo = &d;
