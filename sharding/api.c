@@ -92,7 +92,8 @@ static void recovered_wrapper(skald_actor_t *self, void *state)
 		t->user->recovered(self, state);
 }
 
-int skald__sharding_defaults(skald_sharding_t *sh, const skald_sharding_config_t *cfg)
+/* Fills the defaults of cfg into sh->cfg; SKALD_EINVAL for bad values. */
+static int defaults(skald_sharding_t *sh, const skald_sharding_config_t *cfg)
 {
 	skald_sharding_config_t c = *cfg;
 	if (c.shards == 0)
@@ -132,7 +133,7 @@ static int handle_new(skald_system_t *sys, int mode, const skald_sharding_config
 	sh->sys = sys;
 	sh->mode = mode;
 	atomic_init(&sh->refs, 1);
-	if ((rc = skald__sharding_defaults(sh, cfg)) < 0) {
+	if ((rc = defaults(sh, cfg)) < 0) {
 		free(sh);
 		return rc;
 	}

@@ -36,7 +36,7 @@ static size_t by_ref_slot(const region_t *r, skald_ref_t ref)
 	                (r->nbuckets - 1));
 }
 
-ent_t *skald__rg_ent_find(region_t *r, const char *id)
+static ent_t *ent_find(region_t *r, const char *id)
 {
 	for (ent_t *e = r->by_id[by_id_slot(r, id)]; e != NULL; e = e->hnext)
 		if (strcmp(e->id, id) == 0)
@@ -44,7 +44,7 @@ ent_t *skald__rg_ent_find(region_t *r, const char *id)
 	return NULL;
 }
 
-ent_t *skald__rg_ent_by_ref(region_t *r, skald_ref_t ref)
+static ent_t *ent_by_ref(region_t *r, skald_ref_t ref)
 {
 	for (ent_t *e = r->by_ref[by_ref_slot(r, ref)]; e != NULL; e = e->rnext)
 		if (skald_ref_eq(e->ref, ref))
@@ -297,7 +297,7 @@ static void failed(skald_actor_t *self, region_t *r, ent_t *e, int reason)
 
 void skald__rg_deliver(skald_actor_t *self, region_t *r, shard_env_t *env)
 {
-	ent_t *e = skald__rg_ent_find(r, env->id);
+	ent_t *e = ent_find(r, env->id);
 	if (e == NULL) {
 		if ((e = ent_new(r, env->shard, env->id)) == NULL) {
 			skald__rg_reject(r, env, SKALD_ENOMEM);
@@ -317,7 +317,7 @@ void skald__rg_deliver(skald_actor_t *self, region_t *r, shard_env_t *env)
 
 void skald__rg_ensure(skald_actor_t *self, region_t *r, uint32_t shard, const char *id)
 {
-	if (skald__rg_ent_find(r, id) != NULL)
+	if (ent_find(r, id) != NULL)
 		return;
 	ent_t *e = ent_new(r, shard, id);
 	if (e == NULL) {
@@ -341,7 +341,7 @@ static void uncount(region_t *r, ent_t *e)
 
 void skald__rg_ready(skald_actor_t *self, region_t *r, skald_ref_t ref)
 {
-	ent_t *e = skald__rg_ent_by_ref(r, ref);
+	ent_t *e = ent_by_ref(r, ref);
 	if (e == NULL)
 		return;
 	uncount(r, e);
@@ -353,7 +353,7 @@ void skald__rg_ready(skald_actor_t *self, region_t *r, skald_ref_t ref)
 
 void skald__rg_ent_down(skald_actor_t *self, region_t *r, skald_ref_t ref, int reason)
 {
-	ent_t *e = skald__rg_ent_by_ref(r, ref);
+	ent_t *e = ent_by_ref(r, ref);
 	if (e == NULL)
 		return;
 	uint32_t s = e->shard;

@@ -202,8 +202,6 @@ void skald__rg_peers_fini(region_t *r);
 void skald__rg_peer_down(region_t *r, skald_ref_t ref);
 
 /* hosted.c */
-ent_t *skald__rg_ent_find(region_t *r, const char *id);
-ent_t *skald__rg_ent_by_ref(region_t *r, skald_ref_t ref);
 /* Delivers a message to entity env->id of a shard this member serves,
  * starting it if needed. */
 void skald__rg_deliver(skald_actor_t *self, region_t *r, shard_env_t *env);

@@ -167,7 +167,5 @@ int skald__region_ask(skald_sharding_t *sh, skald_actor_t *self, const char *id,
                       void *payload, uint64_t timeout_ms, skald_reply_fn cb, void *arg);
 int skald__region_system_ask(skald_sharding_t *sh, const char *id, uint32_t type, void *payload,
                              uint64_t timeout_ms, uint32_t *reply_type, void **reply_payload);
-/* Fills the defaults of cfg into sh->cfg; SKALD_EINVAL for bad values. */
-int skald__sharding_defaults(skald_sharding_t *sh, const skald_sharding_config_t *cfg);
 
 #endif /* SKALD_SHARDING_INT_H */
