@@ -149,9 +149,11 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(ALL_ARCHIVES)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(ALL_LINK) $(BENCH_LIBS_$*)
 
-# An example that serves HTTP names the HTTP module in EXAMPLE_LIBS_name.
+# An example that serves HTTP names the HTTP module in EXAMPLE_LIBS_name
+# (and depends on it).
 EXAMPLE_LIBS_tictactoe := $(BUILD)/libskald-http.a -lhttp_parser
-$(BUILD)/examples/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard examples/$$*/*.c))) $(ALL_ARCHIVES) $$(filter %.a,$$(EXAMPLE_LIBS_$$*))
+$(BUILD)/examples/tictactoe: $(BUILD)/libskald-http.a
+$(BUILD)/examples/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard examples/$$*/*.c))) $(ALL_ARCHIVES)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(EXAMPLE_LIBS_$*) $(ALL_LINK)
 

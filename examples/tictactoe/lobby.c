@@ -178,6 +178,7 @@ static void fini(void *state)
 	free(lb->waiting);
 	free(lb->games);
 	free(lb->joins);
+	free(lb->writing);
 	free(lb->lefts);
 	free(lb->results);
 }
@@ -291,10 +292,12 @@ static void ask_start(skald_actor_t *self, ttt_lobby_t *lb, ttt_match_t *m);
 static void retry_timer(skald_actor_t *self, void *state, void *arg)
 {
 	ttt_lobby_t *lb = state;
-	int i = game_index(lb, arg);
-	free(arg);
-	if (i >= 0)
-		ask_start(self, lb, &lb->games[i]);
+	for (size_t i = 0; i < lb->ngames; i++) {
+		if (lb->games[i].retry) {
+			lb->games[i].retry = false;
+			ask_start(self, lb, &lb->games[i]);
+		}
+	}
 }
 
 /* Notes a game's end, to be stored by flush. */
@@ -340,8 +343,10 @@ static void started(skald_actor_t *self, void *state, int status, skald_msg_t *r
 		}
 		/* The game is moving or recovering, or its node went: ask
 		 * again soon (starting is idempotent). */
-		if (skald_timer_start(self, RETRY_MS, 0, retry_timer, game, NULL) < 0)
-			free(game);
+		free(game);
+		m->retry = true;
+		if (skald_timer_start(self, RETRY_MS, 0, retry_timer, NULL, NULL) < 0)
+			complain(lb, m->game, "cannot start a timer to ask it again");
 		return;
 	}
 	free(game);
@@ -409,7 +414,7 @@ static void after_write(skald_actor_t *self, void *state, int status, void *arg)
 	ttt_lobby_t *lb = state;
 	written_t w = *(written_t *)arg;
 	free(arg);
-	lb->writing = false;
+	lb->writing = NULL;
 	if (status < 0) {
 		complain(lb, w.game[0] ? w.game : "lobby", "an event was not stored");
 		flush(self, lb);
@@ -449,7 +454,9 @@ static int write_event(skald_actor_t *self, ttt_lobby_t *lb, const char *type, j
 		complain(lb, game != NULL ? game : "lobby", skald_strerror(rc));
 		return rc;
 	}
-	lb->writing = true;
+	/* Kept in the state: if the lobby stops before the write completes,
+	 * the callback never runs and fini frees it. */
+	lb->writing = w;
 	return 0;
 }
 
@@ -514,7 +521,6 @@ static bool flush_one(skald_actor_t *self, ttt_lobby_t *lb)
 		                   w.ref) == 0;
 	}
 	if (lb->nwaiting >= 2) {
-		/* Copies: writing changes nothing yet, but keep it plain. */
 		ttt_waiter_t x = lb->waiting[0], o = lb->waiting[1];
 		return write_matched(self, lb, &x, &o) == 0;
 	}

@@ -50,6 +50,7 @@ typedef struct {
 	bool started;   /* lobby.started is stored */
 	bool confirmed; /* session: the game answered that it started */
 	bool asking;    /* session: a question to the game is on its way */
+	bool retry;     /* session: ask again when the retry timer fires */
 	/* session: the player came back while the game was in progress; it
 	 * is sent back to the game if the game is still on, once the game
 	 * has answered. */
@@ -85,7 +86,7 @@ typedef struct {
 	size_t nlefts, caplefts;
 	ttt_result_t *results;
 	size_t nresults, capresults;
-	bool writing; /* a write is in flight */
+	void *writing; /* the write in flight (what follows it), or NULL */
 	unsigned errors;
 } ttt_lobby_t;
 

@@ -133,6 +133,11 @@ static void game_finished(skald_actor_t *self, const ttt_game_t *g)
 		json_decref(m);
 }
 
+static void set_hook(void)
+{
+	ttt_game_on_finished = game_finished;
+}
+
 /* ------------------------------------------------------------------------ */
 /* The member table: what GET /cluster shows                                 */
 
@@ -281,7 +286,9 @@ int ttt_node_start(const ttt_node_config_t *cfg, ttt_node_t **out, char *why, si
 	}
 	snprintf(n->name, sizeof n->name, "%s", cfg->name);
 	uv_mutex_init(&n->lock);
-	ttt_game_on_finished = game_finished;
+	/* Once, before any node's thread runs: games of every node read it. */
+	static uv_once_t hook_once = UV_ONCE_INIT;
+	uv_once(&hook_once, set_hook);
 	const char *store = cfg->store != NULL ? cfg->store : getenv("SKALD_JOURNAL");
 	skald_config_t sc = {
 	        .threads = cfg->threads,

@@ -37,12 +37,19 @@ struct ttt_serve_s {
 };
 
 /* ------------------------------------------------------------------------ */
-/* Metrics (process-wide, like every metric)                                 */
+/* Once per process: metrics (process-wide, like every metric), the type    */
 
 static skald_metric_t *m_moves, *m_move_seconds, *m_games, *m_players;
 
-static void metrics_init(void)
+static const skald_msgtype_t request_type;
+static uint32_t t_request;
+static int request_type_rc;
+
+/* Metrics and the request type, once for the process, before any
+ * gateway reads them. */
+static void serve_init(void)
 {
+	request_type_rc = skald_type_register(&request_type, &t_request);
 	skald_metric_counter("ttt_moves_total", "Moves accepted through this process's HTTP API",
 	                     NULL, NULL, &m_moves);
 	skald_metric_histogram("ttt_move_seconds",
@@ -68,8 +75,6 @@ typedef struct {
 	int cell;
 	uint64_t t0;
 } request_t;
-
-static uint32_t t_request;
 
 /* A request the runtime frees unhandled (the node stops) is answered. */
 static void request_free(void *payload)
@@ -435,8 +440,8 @@ int ttt_serve_start(ttt_node_t *node, const char *hostport, unsigned max_connect
                     unsigned heartbeat_ms, ttt_serve_t **out, char *why, size_t len)
 {
 	static uv_once_t once = UV_ONCE_INIT;
-	uv_once(&once, metrics_init);
-	int rc = skald_type_register(&request_type, &t_request);
+	uv_once(&once, serve_init);
+	int rc = request_type_rc;
 	if (rc < 0) {
 		snprintf(why, len, "registering the HTTP request type: %s", skald_strerror(rc));
 		return rc;

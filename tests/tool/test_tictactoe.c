@@ -189,14 +189,15 @@ Test(tictactoe, a_killed_node_s_games_finish_on_the_others_and_no_acknowledged_m
 		memcpy(g->board, ".........", 10);
 	}
 
-	/* Rounds of one move per unfinished game. After two rounds, the node
-	 * that answers for the most unfinished games is killed while a move
-	 * of one of its games is on its way to it. */
+	/* Rounds of one move per unfinished game. Halfway, after four rounds
+	 * (no game can end before its fifth move), the node that answers for
+	 * the most games is killed while a move of one of its games is on its
+	 * way to it. */
 	unsigned seed = 7;
 	int killed = -1, owned = 0, round = 0, unanswered = 0;
 	for (int left = GAMES; left > 0; round++) {
 		cr_assert_lt(round, 40, "the games do not end");
-		if (round == 2) {
+		if (round == 4) {
 			int count[3] = {0};
 			for (int i = 0; i < GAMES; i++)
 				for (int k = 0; k < 3 && !games[i].over; k++)
