@@ -12,7 +12,7 @@
 
 /* How long creating a game waits for a player registered on another node
  * a moment ago to be known here. */
-#define LOOKUP_MS 1000
+#define LOOKUP_MS 3000
 
 json_t *ttt_api_error(const char *code, const char *fmt, ...)
 {

@@ -39,7 +39,7 @@ typedef void (*ttt_api_fn)(skald_actor_t *self, int status, json_t *body, skald_
                            void *arg);
 
 /* POST /games: a game of x and o, each a player id that the cluster's
- * registry knows (waits up to a second for it) or TTT_BOT. 201
+ * registry knows (waits up to 3 s for it) or TTT_BOT. 201
  * {"game_id"}. */
 int ttt_api_create_game(skald_actor_t *self, const char *x, const char *o, ttt_api_fn cb,
                         void *arg);

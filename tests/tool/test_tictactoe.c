@@ -111,6 +111,49 @@ static int play_one(tgame_t *g, tn_node_t *nodes, int k, int *rr, unsigned *seed
 	return status;
 }
 
+static bool has_line(const resp_t *r, void *arg)
+{
+	return r->body != NULL && strchr(r->body, '\n') != NULL;
+}
+
+/* GET /games/{id}/stream on n, read up to its first line (the state now),
+ * then left to fill the socket while the test plays. */
+static void open_stream(client_t *c, resp_t *r, tn_node_t *n, const char *game)
+{
+	char req[128];
+	snprintf(req, sizeof req, "GET /games/%.31s/stream HTTP/1.1\r\nHost: x\r\n\r\n", game);
+	cl_connect(c, n->port);
+	cl_send(c, req, 0);
+	cr_assert(cl_read_until(c, r, has_line, NULL), "no stream of %s", game);
+	cr_assert_eq(r->status, 200, "the stream of %s: %d %s", game, r->status, r->body);
+}
+
+/* The stream of a game whose node was killed while it was watched: the
+ * state when it opened, then newer states only, to the game's end. */
+static void check_stream(client_t *c, resp_t *r, const tgame_t *g)
+{
+	cr_assert(cl_read_until(c, r, NULL, NULL) && r->done, "the stream of %s did not end",
+	          g->id);
+	json_t *lines = tt_json_lines(r->body);
+	size_t n = json_array_size(lines);
+	cr_assert_geq(n, 2, "%s", r->body);
+	long moves = -1;
+	size_t i;
+	json_t *st;
+	json_array_foreach(lines, i, st)
+	{
+		long m = (long)json_integer_value(json_object_get(st, "moves"));
+		cr_assert_gt(m, moves, "the stream of %s went back: %s", g->id, r->body);
+		moves = m;
+		cr_assert_eq(json_is_null(json_object_get(st, "result")), i + 1 < n,
+		             "only the last line of the stream is over: %s", r->body);
+	}
+	cr_assert_str_eq(tn_str(json_array_get(lines, n - 1), "board"), g->board);
+	json_decref(lines);
+	resp_free(r);
+	cl_close(c);
+}
+
 /* The game's history in the journal against what the client was told. */
 static void check_history(const char *uri, const tgame_t *g)
 {
@@ -195,6 +238,9 @@ Test(tictactoe, a_killed_node_s_games_finish_on_the_others_and_no_acknowledged_m
 	 * way to it. */
 	unsigned seed = 7;
 	int killed = -1, owned = 0, round = 0, unanswered = 0;
+	client_t watch;
+	resp_t watch_r;
+	tgame_t *watched = NULL;
 	for (int left = GAMES; left > 0; round++) {
 		cr_assert_lt(round, 40, "the games do not end");
 		if (round == 4) {
@@ -209,6 +255,10 @@ Test(tictactoe, a_killed_node_s_games_finish_on_the_others_and_no_acknowledged_m
 			for (int i = 0; i < GAMES; i++) {
 				if (!games[i].over &&
 				    strcmp(games[i].owner, nodes[killed].name) == 0) {
+					/* Someone watches the game from another node. */
+					watched = &games[i];
+					open_stream(&watch, &watch_r, &nodes[(killed + 1) % 3],
+					            watched->id);
 					play_one(&games[i], nodes, 3, &rr, &seed, &nodes[killed],
 					         true);
 					break;
@@ -225,6 +275,7 @@ Test(tictactoe, a_killed_node_s_games_finish_on_the_others_and_no_acknowledged_m
 		}
 	}
 	cr_assert_gt(owned, 0, "the killed node answered for no unfinished game");
+	check_stream(&watch, &watch_r, watched);
 
 	for (int k = 0; k < 3; k++)
 		if (nodes[k].alive)
