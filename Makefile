@@ -120,6 +120,9 @@ TEST_USES_journal := tests/stores/harness.c
 # suite's client.
 TEST_USES_ops := tests/http/client.c
 TEST_LIBS_ops := $(BUILD)/libskald-http.a -lhttp_parser
+# (A pattern rule would read the % of a $(filter %.a,...) among its
+# prerequisites as its stem: the library is named here instead.)
+$(BUILD)/tests/ops: $(BUILD)/libskald-http.a
 # The tool suite also runs the tic-tac-toe cluster: it talks HTTP with the
 # HTTP suite's client and folds games with the example's own game type.
 TEST_USES_tool := tests/http/client.c examples/tictactoe/game.c examples/tictactoe/protocol.c
@@ -130,7 +133,7 @@ TEST_LIBS_tool := -lhttp_parser
 TEST_USES_sharding := tests/entity/helpers.c tests/entity/acc.c tests/entity/probe.c \
                       tests/cluster/proc.c tests/postgres/helpers.c
 .SECONDEXPANSION:
-$(BUILD)/tests/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tests/$$*/*.c) $$(TEST_USES_$$*))) $(ALL_ARCHIVES) $$(filter %.a,$$(TEST_LIBS_$$*))
+$(BUILD)/tests/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tests/$$*/*.c) $$(TEST_USES_$$*))) $(ALL_ARCHIVES)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(TEST_LIBS_$*) $(ALL_LINK) -lcriterion
 

@@ -17,8 +17,10 @@
  *              game to know.
  *
  * Every callback runs once, on the caller's thread, with the body (owned
- * by the callback). Functions return 0, or a negative code when the call
- * could not start (the callback then never runs).
+ * by the callback); ttt_api_create_game's may run before it returns. The
+ * caller must be an actor of a node (node.h). Functions return 0, or a
+ * negative code when the call could not start (the callback then never
+ * runs).
  */
 #ifndef TTT_API_H
 #define TTT_API_H
