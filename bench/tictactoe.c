@@ -15,7 +15,7 @@
  *   tictactoe-pg-raw conns=C writes=N time=Ts rate=R writes/s p50=Xus p99=Yus
  *
  * Usage: tictactoe --store postgres://... [--conns C] [--games G] [--node-threads T]
- *        (or SKALD_BENCH_PG for --store; defaults: 8 connections, 25 games
+ *        (or SKALD_BENCH_PG for --store; defaults: 8 connections, 100 games
  *        each, 1 scheduler thread per node: three nodes share the machine)
  */
 #include <arpa/inet.h>
@@ -357,7 +357,7 @@ static void *raw_writer(void *arg)
 int main(int argc, char **argv)
 {
 	const char *server = getenv("SKALD_BENCH_PG");
-	int conns = 8, games = 25;
+	int conns = 8, games = 100;
 	static const struct option opts[] = {{"store", required_argument, NULL, 's'},
 	                                     {"conns", required_argument, NULL, 'c'},
 	                                     {"games", required_argument, NULL, 'g'},

@@ -106,7 +106,7 @@ if pg=$(bash scripts/pg.sh start bench 2>/dev/null); then
 	# beside one INSERT per move straight into the same server.
 	echo
 	run skald-tictactoe tictactoe.skald "$build/bench/tictactoe" --store "$pg" \
-		--games "$(awk -v s="$scale" 'BEGIN { n = int(25 * s); print n < 2 ? 2 : n }')"
+		--games "$(awk -v s="$scale" 'BEGIN { n = int(100 * s); print n < 2 ? 2 : n }')"
 	awk '$1 == "tictactoe-moves" || $1 == "tictactoe-pg-raw" { for (i = 2; i <= NF; i++) { split($i, kv, "="); f[$1, kv[1]] = kv[2] } }
 		END { m = f["tictactoe-moves", "rate"]; r = f["tictactoe-pg-raw", "rate"]
 		      if (m > 0 && r > 0) printf "ratio tictactoe  moves/s over HTTP, 3 nodes / raw INSERTs/s %.2fx (p50 %s vs %s)\n", m / r, f["tictactoe-moves", "p50"], f["tictactoe-pg-raw", "p50"] }' "$out/tictactoe.skald"
