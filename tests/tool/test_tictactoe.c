@@ -16,6 +16,8 @@
 
 #define GAMES 200
 
+TestSuite(tictactoe, .fini = tn_cleanup);
+
 /* A game as the client knows it from the answers it got. */
 typedef struct {
 	char id[32], x[32], o[32];

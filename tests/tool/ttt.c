@@ -13,6 +13,28 @@
 #include "skald/journal.h"
 #include "ttt.h"
 
+/* The nodes this test process started and has not reaped, for
+ * tn_cleanup. */
+static pid_t running[16];
+
+static void forget(pid_t pid)
+{
+	for (size_t i = 0; i < sizeof running / sizeof running[0]; i++)
+		if (running[i] == pid)
+			running[i] = 0;
+}
+
+void tn_cleanup(void)
+{
+	for (size_t i = 0; i < sizeof running / sizeof running[0]; i++) {
+		if (running[i] > 0) {
+			kill(running[i], SIGKILL);
+			waitpid(running[i], NULL, 0);
+			running[i] = 0;
+		}
+	}
+}
+
 void tn_start(tn_node_t *n, const char *name, const tn_node_t *seed, const char *store, ...)
 {
 	memset(n, 0, sizeof *n);
@@ -43,6 +65,12 @@ void tn_start(tn_node_t *n, const char *name, const tn_node_t *seed, const char 
 	va_end(ap);
 	argv[k] = NULL;
 	tt_spawn(&n->proc, argv);
+	for (size_t i = 0; i < sizeof running / sizeof running[0]; i++) {
+		if (running[i] == 0) {
+			running[i] = n->proc.pid;
+			break;
+		}
+	}
 	char line[1024];
 	tt_read_line(&n->proc, line, sizeof line, 60000);
 	const char *c = strstr(line, "cluster tcp://"), *h = strstr(line, "http://127.0.0.1:");
@@ -67,6 +95,7 @@ void tn_kill(tn_node_t *n)
 	int st = 0;
 	while (waitpid(n->proc.pid, &st, 0) < 0 && errno == EINTR)
 		;
+	forget(n->proc.pid);
 	cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "node %s was not killed", n->name);
 	close(n->proc.out);
 	close(n->proc.err);
@@ -79,6 +108,7 @@ void tn_stop(tn_node_t *n)
 	kill(n->proc.pid, SIGTERM);
 	tt_result_t r;
 	tt_finish(&n->proc, &r, 60000);
+	forget(n->proc.pid);
 	tt_assert_code(&r, 0, "a node after SIGTERM");
 	cr_assert_not_null(strstr(r.out, "left the cluster"), "%s", r.out);
 	tt_free(&r);

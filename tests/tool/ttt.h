@@ -31,6 +31,11 @@ typedef struct tn_node_s {
  * the line it prints once it is up. */
 void tn_start(tn_node_t *n, const char *name, const tn_node_t *seed, const char *store, ...);
 
+/* Kills (SIGKILL) and reaps every node this process started and has not
+ * stopped or killed: the suite's fini, so that a failed test leaves no
+ * node behind. */
+void tn_cleanup(void);
+
 /* SIGKILL, and reaps it. */
 void tn_kill(tn_node_t *n);
 
