@@ -122,6 +122,13 @@ TEST_USES_journal := tests/stores/harness.c
 # suite's client.
 TEST_USES_ops := tests/http/client.c
 TEST_LIBS_ops := $(BUILD)/libskald-http.a -lhttp_parser
+# (A pattern rule would read the % of a $(filter %.a,...) among its
+# prerequisites as its stem: the library is named here instead.)
+$(BUILD)/tests/ops: $(BUILD)/libskald-http.a
+# The tool suite also runs the tic-tac-toe cluster: it talks HTTP with the
+# HTTP suite's client and folds games with the example's own game type.
+TEST_USES_tool := tests/http/client.c examples/tictactoe/game.c examples/tictactoe/protocol.c
+TEST_LIBS_tool := -lhttp_parser
 # The sharding suite reads journals back with the entity suite's helpers
 # (and its failing store), and runs members as processes with the cluster
 # suite's.
@@ -131,7 +138,7 @@ TEST_USES_sharding := tests/entity/helpers.c tests/entity/acc.c tests/entity/pro
 # keeps Criterion's arena out of the sanitizer's memory (see that file).
 TEST_ALL := $(if $(findstring thread,$(SANITIZE)),tests/include/tsan_arena.c)
 .SECONDEXPANSION:
-$(BUILD)/tests/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tests/$$*/*.c) $$(TEST_USES_$$*) $(TEST_ALL))) $(ALL_ARCHIVES) $$(filter %.a,$$(TEST_LIBS_$$*))
+$(BUILD)/tests/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tests/$$*/*.c) $$(TEST_USES_$$*) $(TEST_ALL))) $(ALL_ARCHIVES)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(TEST_LIBS_$*) $(ALL_LINK) -lcriterion
 
@@ -144,13 +151,22 @@ $(LINK_CHECK): $(BUILD)/obj/tests/link/actors_only.o $(BUILD)/libskald.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libskald.a -luv -lpthread -lm
 	$@ || { rm -f $@; exit 1; }
 
+# A benchmark that needs more than Skald names it in BENCH_LIBS_name.
+BENCH_LIBS_tictactoe := -lhttp_parser
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(ALL_ARCHIVES)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(ALL_LINK)
+	$(CC) $(LDFLAGS) -o $@ $< $(ALL_LINK) $(BENCH_LIBS_$*)
 
+# An example that serves HTTP names the HTTP module in EXAMPLE_LIBS_name
+# (and depends on it).
+EXAMPLE_LIBS_tictactoe := $(BUILD)/libskald-http.a -lhttp_parser
+$(BUILD)/examples/tictactoe: $(BUILD)/libskald-http.a
 $(BUILD)/examples/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard examples/$$*/*.c))) $(ALL_ARCHIVES)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(ALL_LINK)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(EXAMPLE_LIBS_$*) $(ALL_LINK)
+
+# The tic-tac-toe page is embedded with .incbin, which -MMD cannot see.
+$(BUILD)/obj/examples/tictactoe/web_assets.o: $(wildcard examples/tictactoe/web/*)
 
 # The whole core library, exported (-rdynamic): `skald replay` dlopen()s
 # entity types, which call into libskald from code the tool itself never uses.

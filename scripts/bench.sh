@@ -130,6 +130,14 @@ run skald-cluster cluster.skald "$build/bench/cluster"
 echo
 if pg=$(bash scripts/pg.sh start bench 2>/dev/null); then
 	run skald-failover failover.skald "$build/bench/failover" --store "$pg"
+	# The tic-tac-toe cluster: moves through the HTTP API of three nodes,
+	# beside one INSERT per move straight into the same server.
+	echo
+	run skald-tictactoe tictactoe.skald "$build/bench/tictactoe" --store "$pg" \
+		--games "$(awk -v s="$scale" 'BEGIN { n = int(100 * s); print n < 2 ? 2 : n }')"
+	awk '$1 == "tictactoe-moves" || $1 == "tictactoe-pg-raw" { for (i = 2; i <= NF; i++) { split($i, kv, "="); f[$1, kv[1]] = kv[2] } }
+		END { m = f["tictactoe-moves", "rate"]; r = f["tictactoe-pg-raw", "rate"]
+		      if (m > 0 && r > 0) printf "ratio tictactoe  moves/s over HTTP, 3 nodes / raw INSERTs/s %.2fx (p50 %s vs %s)\n", m / r, f["tictactoe-moves", "p50"], f["tictactoe-pg-raw", "p50"] }' "$out/tictactoe.skald"
 	bash scripts/pg.sh stop bench >/dev/null 2>&1
 else
 	echo "bench: PostgreSQL did not start (scripts/pg.sh start bench): failover on memory only" >&2

@@ -4,6 +4,6 @@
 set -euo pipefail
 build=${1:-build}
 if [[ -x "$build/examples/tictactoe" ]]; then
-	exec "$build/examples/tictactoe" --store "${SKALD_DEMO_STORE:-memory://demo}"
+	exec "$build/examples/tictactoe" demo --store "${SKALD_DEMO_STORE:-memory://demo}"
 fi
 exec "$build/examples/counter"

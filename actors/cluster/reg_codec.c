@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/layer.h"
 #include "actors/cluster/reg.h"
 #include "actors/transport.h"
 

@@ -1,12 +1,12 @@
 /*
  * examples/tictactoe/check.h - the demo's checks: what the journal holds,
- * compared with what the actors said.
+ * compared with what the lobby recorded and the bots saw.
  *
- * Histories are read the way `skald replay` will read them: the journal is
+ * Histories are read the way `skald replay` reads them: the journal is
  * opened on a private loop of the calling thread and a persistence id's
  * events are folded through the entity type's init and apply, without a
- * system. Everything here runs on main's thread (ttt_fail also from an
- * actor while main waits for it).
+ * system. Everything here runs on main's thread (ttt_fail also from actors
+ * while main waits).
  */
 #ifndef TTT_CHECK_H
 #define TTT_CHECK_H
@@ -48,59 +48,58 @@ int ttt_reader_fold(ttt_reader_t *r, const skald_entity_type_t *type, const char
                     uint64_t *seq, ttt_event_fn each, void *arg);
 
 /* ------------------------------------------------------------------------ */
-/* The store at one moment                                                   */
+/* The lobby's history                                                       */
 
-/* A game folded from its history, and the seq it ends at. */
+/* A game as lobby.finished recorded it. */
 typedef struct {
-	ttt_game_t g;
-	uint64_t seq;
-} ttt_game_view_t;
+	char game[TTT_NAME_MAX];
+	char result; /* 'X', 'O' or 'D' */
+	long moves;
+} ttt_record_t;
 
 typedef struct {
 	ttt_lobby_t lobby; /* folded from lobby-main */
 	uint64_t lobby_seq;
-	/* By game number: the result lobby.closed recorded ('X', 'O', 'D' or 0)
-	 * and its moves. */
-	char *result;
-	long *moves;
-	size_t cap;
-	ttt_game_view_t *open; /* the open games, folded, as in lobby.open */
+	/* Every game the lobby matched, in order, and the ends it recorded. */
+	char (*matched)[TTT_NAME_MAX];
+	size_t nmatched, capmatched;
+	ttt_record_t *records;
+	size_t nrecords, caprecords;
 } ttt_survey_t;
 
-/* Reads the lobby and its open games from the journal at store. On error
- * (reported on stderr) there is nothing to free. */
+/* Reads the lobby's history from the journal at store. On error (reported
+ * on stderr) there is nothing to free. */
 int ttt_survey(const char *store, ttt_survey_t *sv);
 void ttt_survey_free(ttt_survey_t *sv);
-
-/* The games the lobby has open whose own history is not finished. */
-long ttt_unfinished(const ttt_survey_t *sv);
 
 /* ------------------------------------------------------------------------ */
 /* Comparing                                                                 */
 
-/* Reports a failed check on stderr (the first ten) and counts it. */
+/* Reports a failed check on stderr (the first ten) and counts it. Any
+ * thread. */
 void ttt_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 unsigned ttt_failures(void);
 
 /* What the games of a run came to, from their histories. */
 typedef struct {
 	long games, x_wins, o_wins, draws;
-	long long moves, events;                           /* written by this run */
-	long unfinished_at_stop, moves_at_stop, continued; /* the restart test */
+	long long moves, events; /* in the games' histories */
 	char last[TTT_NAME_MAX];
 	ttt_game_t last_game;
 } ttt_tally_t;
 
+/* The final board a bot saw of game, or NULL. */
+typedef const char *(*ttt_seen_fn)(void *ctx, const char *game);
+
 /*
- * Checks the games of a run (those open in `before` and those opened since)
- * against their histories and the lobby's records in `after`: finished,
- * results and moves as the lobby recorded them, snapshots that restore to
- * the same state, and (ttt_recover_and_compare) the same state again when
- * recovered in a fresh system. With mid (the store when the restart test
- * stopped a system), also that every game unfinished then went on from its
- * board. Failures go to ttt_fail.
+ * Checks the games the lobby matched after the first `from` of sv (those
+ * of this run) against their histories: each replays under the rules and
+ * is finished; its result and moves are what the lobby recorded and its
+ * board what the bots saw (seen, may be NULL); it holds exactly one event
+ * per move plus its start and end, so no refused move wrote anything; its
+ * snapshot restores to the same game. Failures go to ttt_fail.
  */
-void ttt_check_run(const char *store, const ttt_survey_t *before, const ttt_survey_t *mid,
-                   const ttt_survey_t *after, ttt_tally_t *t);
+void ttt_check_games(const char *store, const ttt_survey_t *sv, size_t from, ttt_seen_fn seen,
+                     void *ctx, ttt_tally_t *t);
 
 #endif /* TTT_CHECK_H */

@@ -1,55 +1,62 @@
 /*
- * examples/tictactoe - the showcase: tic-tac-toe on persistent entities.
+ * examples/tictactoe - the showcase: tic-tac-toe on a Skald cluster.
  *
- *   build/examples/tictactoe [--store URI] [--games N] [--players P] [--seed S]
- *                            [--threads T]
+ *   build/examples/tictactoe node --name NAME --listen tcp://HOST:PORT
+ *                                 [--seeds tcp://HOST:PORT,...] [--http HOST:PORT]
+ *                                 [--secret S] [--store URI] ...
+ *   build/examples/tictactoe demo [--nodes N] [--games N] [--players P] ...
  *
- * A lobby (one persistent entity) pairs P simulated players and opens a game
- * session (a persistent entity per game) for each pair; players play random
- * legal moves, and some illegal ones that must be rejected, until N games
- * are finished. Then the program checks the journal against what the actors
- * said: it folds every game's history as `skald replay` would, recovers
- * every game again in a fresh system, and compares both with the lobby's
- * records. It prints a summary and exits 0 only if every check passed.
+ * `node` runs one node of the cluster: a GameLobby singleton shared by the
+ * cluster, GameSession entities placed by sharding, Player actors for the
+ * clients that reach it, and the HTTP API with the web page. It runs until
+ * SIGINT or SIGTERM, then leaves the cluster (its games and the lobby move
+ * to the other nodes) and exits 0.
  *
- * A seed fixes each player's choices, not the run: which players meet, and
- * how far the games in flight got when the run stops, depend on timing, so
- * two runs with one seed can differ (one thread makes that rarer, not
- * impossible).
- *
- * With a durable store, stopping the program and starting it again
- * continues every unfinished game from its history. --restart-test (not in
- * the usage) shows it in one process: it stops the system partway through,
- * with games unfinished, starts a new one on the same store (memory://NAME
- * outlives its handles within the process) and checks that those games go
- * on from where they were.
+ * `demo` runs a whole cluster in this process, with bots, stops one node
+ * halfway and checks every game against the journal (demo.h).
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
-#include <stdatomic.h>
-#include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
-#include "game.h"
+#include "demo.h"
+#include "node.h"
 #include "protocol.h"
-#include "run.h"
 
-/* ------------------------------------------------------------------------ */
-/* Arguments                                                                 */
+#define MAX_SEEDS 16
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: tictactoe [--store URI] [--games N] [--players P] [--seed S]\n"
-	             "                 [--threads T]\n"
-	             "  --store URI    journal (default memory://demo)\n"
-	             "  --games N      games to finish, 1..1000000 (default 300)\n"
-	             "  --players P    simulated players, 2..10000 (default 10)\n"
-	             "  --seed S       seed of the players' moves (default 1)\n"
-	             "  --threads T    scheduler threads, 1..1024 (default one per core)\n");
+	fprintf(out, "usage: tictactoe node --name NAME --listen tcp://HOST:PORT [options]\n"
+	             "       tictactoe demo [options]\n"
+	             "\n"
+	             "node: one node of the cluster, serving the HTTP API and the web page\n"
+	             "  --name NAME          the node's name (GET /cluster, logs)\n"
+	             "  --listen tcp://H:P   the cluster address (port 0: any)\n"
+	             "  --seeds A,B,...      tcp:// addresses of members to join through\n"
+	             "                       (none: this node forms a new cluster)\n"
+	             "  --http H:P           serve the HTTP API there, e.g. 127.0.0.1:8080\n"
+	             "  --secret S           the cluster secret (else SKALD_SECRET)\n"
+	             "  --store URI          the journal (else SKALD_JOURNAL, else\n"
+	             "                       memory://tictactoe, which no other node shares)\n"
+	             "  --threads T          scheduler threads, 1..1024 (default one per core)\n"
+	             "  --shards N           shards of the games, 1..65536 (default 64; the same\n"
+	             "                       on every node)\n"
+	             "  --max-connections N  HTTP connections at once (default 1024)\n"
+	             "  --heartbeat-ms MS    matchmaking heartbeat lines (default 5000)\n"
+	             "\n"
+	             "demo: a cluster in one process, bots, one node stopped halfway\n"
+	             "  --store URI          journal (default memory://demo)\n"
+	             "  --nodes N            nodes, 1..5 (default 3)\n"
+	             "  --games N            games to finish, 1..100000 (default 300)\n"
+	             "  --players P          bots, 2..10000 (default 30)\n"
+	             "  --seed S             seed of the bots' moves (default 1)\n"
+	             "  --threads T          scheduler threads per node, 1..64 (default 1)\n"
+	             "  --stop NAME          the node to stop halfway: a name (a, b, ...), lobby\n"
+	             "                       (the lobby's host, the default) or none\n");
 }
 
 static int parse_number(const char *flag, const char *text, long long min, long long max,
@@ -67,13 +74,15 @@ static int parse_number(const char *flag, const char *text, long long min, long 
 	return 0;
 }
 
-static int parse_args(int argc, char **argv, ttt_options_t *o)
+/* The flags of one subcommand: each "--flag value" or "--flag=value" is
+ * handed to set(), which returns 0, -1 (reported) or 1 (unknown flag). */
+typedef int (*flag_fn)(void *opts, const char *flag, const char *value);
+
+static int parse_flags(int argc, char **argv, flag_fn set, void *opts)
 {
-	*o = (ttt_options_t){"memory://demo", 300, 10, 1, 0, false};
-	for (int i = 1; i < argc; i++) {
+	for (int i = 0; i < argc; i++) {
 		const char *flag = argv[i], *value = NULL;
 		char name[32];
-		/* Both "--flag value" and "--flag=value". */
 		const char *eq = strchr(flag, '=');
 		if (strncmp(flag, "--", 2) == 0 && eq != NULL &&
 		    (size_t)(eq - flag) < sizeof name) {
@@ -85,164 +94,238 @@ static int parse_args(int argc, char **argv, ttt_options_t *o)
 			usage(stdout);
 			exit(0);
 		}
-		if (strcmp(flag, "--restart-test") == 0 && value == NULL) {
-			o->restart_test = true;
-			continue;
-		}
-		bool known = strcmp(flag, "--store") == 0 || strcmp(flag, "--games") == 0 ||
-		             strcmp(flag, "--players") == 0 || strcmp(flag, "--seed") == 0 ||
-		             strcmp(flag, "--threads") == 0;
-		if (!known) {
-			fprintf(stderr, "tictactoe: unknown argument '%s'\n", argv[i]);
-			usage(stderr);
+		if (strncmp(flag, "--", 2) != 0) {
+			fprintf(stderr, "tictactoe: unexpected argument '%s'\n", argv[i]);
 			return -1;
 		}
 		if (value == NULL) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "tictactoe: %s needs a value\n", flag);
-				usage(stderr);
 				return -1;
 			}
 			value = argv[++i];
 		}
-		long long v;
-		if (strcmp(flag, "--store") == 0) {
-			if (value[0] == '\0') {
-				fprintf(stderr, "tictactoe: --store needs a journal URI, such as "
-				                "memory://demo\n");
-				return -1;
-			}
-			o->store = value;
-		} else if (strcmp(flag, "--games") == 0) {
-			if (parse_number(flag, value, 1, 1000000, &v) < 0)
-				return -1;
-			o->games = (long)v;
-		} else if (strcmp(flag, "--players") == 0) {
-			if (parse_number(flag, value, 2, 10000, &v) < 0)
-				return -1;
-			o->players = (long)v;
-		} else if (strcmp(flag, "--threads") == 0) {
-			if (parse_number(flag, value, 1, 1024, &v) < 0)
-				return -1;
-			o->threads = (unsigned)v;
-		} else {
-			if (parse_number(flag, value, 0, INT64_MAX, &v) < 0)
-				return -1;
-			o->seed = (uint64_t)v;
+		int rc = set(opts, flag, value);
+		if (rc > 0) {
+			fprintf(stderr, "tictactoe: unknown argument '%s'\n", flag);
+			return -1;
 		}
-	}
-	/* Each scheduler thread opens its own handle; with an unnamed memory
-	 * store every handle is a separate database, and a game recovered on
-	 * another thread would find no history. */
-	if (strcmp(o->store, "memory://") == 0 || strncmp(o->store, "memory://?", 10) == 0) {
-		fprintf(stderr,
-		        "tictactoe: --store %s is private to each journal handle (one per "
-		        "thread), so games could not find their history; give it a name, "
-		        "e.g. memory://demo\n",
-		        o->store);
-		return -1;
+		if (rc < 0)
+			return -1;
 	}
 	return 0;
 }
 
 /* ------------------------------------------------------------------------ */
+/* tictactoe node                                                            */
 
-int main(int argc, char **argv)
+typedef struct {
+	ttt_node_config_t cfg;
+	const char *seeds[MAX_SEEDS];
+	char seed_list[1024];
+} node_opts_t;
+
+static int node_flag(void *arg, const char *flag, const char *value)
 {
-	ttt_options_t o;
-	if (parse_args(argc, argv, &o) < 0)
+	node_opts_t *o = arg;
+	long long v;
+	if (strcmp(flag, "--name") == 0) {
+		if (value[0] == '\0' || strlen(value) >= 64) {
+			fprintf(stderr, "tictactoe: --name takes 1 to 63 characters\n");
+			return -1;
+		}
+		o->cfg.name = value;
+	} else if (strcmp(flag, "--listen") == 0) {
+		if (strncmp(value, "tcp://", 6) != 0 || strrchr(value, ':') == value + 3) {
+			fprintf(stderr, "tictactoe: --listen takes tcp://HOST:PORT, not '%s'\n",
+			        value);
+			return -1;
+		}
+		o->cfg.listen = value;
+	} else if (strcmp(flag, "--seeds") == 0) {
+		snprintf(o->seed_list, sizeof o->seed_list, "%s", value);
+		o->cfg.nseeds = 0;
+		for (char *save = NULL, *s = strtok_r(o->seed_list, ",", &save); s != NULL;
+		     s = strtok_r(NULL, ",", &save)) {
+			if (o->cfg.nseeds == MAX_SEEDS) {
+				fprintf(stderr, "tictactoe: at most %d seeds\n", MAX_SEEDS);
+				return -1;
+			}
+			o->seeds[o->cfg.nseeds++] = s;
+		}
+		o->cfg.seeds = o->seeds;
+	} else if (strcmp(flag, "--http") == 0) {
+		o->cfg.http = value;
+	} else if (strcmp(flag, "--secret") == 0) {
+		o->cfg.secret = value;
+	} else if (strcmp(flag, "--store") == 0) {
+		o->cfg.store = value;
+	} else if (strcmp(flag, "--threads") == 0) {
+		if (parse_number(flag, value, 1, 1024, &v) < 0)
+			return -1;
+		o->cfg.threads = (unsigned)v;
+	} else if (strcmp(flag, "--shards") == 0) {
+		if (parse_number(flag, value, 1, 65536, &v) < 0)
+			return -1;
+		o->cfg.shards = (unsigned)v;
+	} else if (strcmp(flag, "--max-connections") == 0) {
+		if (parse_number(flag, value, 1, 1000000, &v) < 0)
+			return -1;
+		o->cfg.max_connections = (unsigned)v;
+	} else if (strcmp(flag, "--heartbeat-ms") == 0) {
+		if (parse_number(flag, value, 10, 3600000, &v) < 0)
+			return -1;
+		o->cfg.heartbeat_ms = (unsigned)v;
+	} else {
 		return 1;
+	}
+	return 0;
+}
+
+static int run_node(int argc, char **argv)
+{
+	node_opts_t o = {.cfg = {.secret = getenv("SKALD_SECRET")}};
+	if (parse_flags(argc, argv, node_flag, &o) < 0) {
+		usage(stderr);
+		return 2;
+	}
+	const char *missing = o.cfg.name == NULL     ? "--name"
+	                      : o.cfg.listen == NULL ? "--listen"
+	                      : o.cfg.secret == NULL || o.cfg.secret[0] == '\0'
+	                              ? "--secret (or SKALD_SECRET)"
+	                              : NULL;
+	if (missing != NULL) {
+		fprintf(stderr, "tictactoe: node needs %s\n", missing);
+		usage(stderr);
+		return 2;
+	}
 	int rc = ttt_protocol_register();
 	if (rc < 0) {
 		fprintf(stderr, "tictactoe: cannot register the messages: %s\n",
 		        skald_strerror(rc));
 		return 1;
 	}
-	/* The state of the store before this run: a durable store may hold
-	 * earlier runs, and their unfinished games. Opening it here is also
-	 * where a bad --store is reported. */
-	ttt_survey_t before, mid, after;
-	memset(&mid, 0, sizeof mid);
-	if (ttt_survey(o.store, &before) < 0)
-		return 1;
-	if (before.lobby.nopen > 0)
-		printf("tictactoe: %s holds %zu unfinished games; they continue first\n", o.store,
-		       before.lobby.nopen);
+	/* SIGINT and SIGTERM are taken by this thread with sigwait: blocked
+	 * before any thread starts, so that no other thread gets them. */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
-	/* p: the phases stopped partway (restart test), last: the final one. */
-	ttt_phase_t p = {0}, last = {0};
-	int stops = 0;
-	uint64_t t0 = uv_hrtime();
-	long done = 0;
-	while (o.restart_test) {
-		/* Stop partway through what is left, with games left
-		 * unfinished by players who walked away. Should every game end
-		 * before anyone leaves, play on and stop again (every stop is
-		 * a restart). */
-		ttt_phase_t h;
-		rc = ttt_run_phase(&o, 1 + stops, o.games - done, true, &h);
-		ttt_phase_add(&p, &h);
-		ttt_survey_free(&mid);
-		if (rc < 0 || (rc = ttt_survey(o.store, &mid)) < 0)
-			break;
-		stops++;
-		done = (long)(mid.lobby.finished - before.lobby.finished);
-		long open = ttt_unfinished(&mid);
-		printf("tictactoe: stopped the system after %ld games, %ld unfinished; starting a "
-		       "new one on %s\n",
-		       done, open, o.store);
-		if (open > 0 || h.complete)
-			break;
-	}
-	if (rc == 0)
-		rc = ttt_run_phase(&o, 1 + stops, o.games - done, false, &last);
-	ttt_phase_add(&p, &last);
-	double secs = (double)(uv_hrtime() - t0) / 1e9;
-	if (rc < 0 || ttt_survey(o.store, &after) < 0) {
-		fprintf(stderr, "tictactoe: the run failed: %s\n", skald_strerror(rc));
-		ttt_survey_free(&before);
-		ttt_survey_free(&mid);
+	ttt_node_t *n;
+	char why[512];
+	if ((rc = ttt_node_start(&o.cfg, &n, why, sizeof why)) < 0) {
+		fprintf(stderr, "tictactoe: node %s: %s\n", o.cfg.name, why);
 		return 1;
 	}
-
-	ttt_tally_t t;
-	ttt_check_run(o.store, &before, o.restart_test ? &mid : NULL, &after, &t);
-	if (p.errors > 0)
-		ttt_fail("players saw %lld protocol errors (see above)", p.errors);
-	if (p.lobby_errors > 0)
-		ttt_fail("the lobby saw %lld inconsistencies (see above)", p.lobby_errors);
-	if (!last.complete)
-		ttt_fail("the run did not complete");
-
-	printf("tictactoe: %ld games finished on %s by %ld players (seed %" PRIu64 ")\n", t.games,
-	       o.store, o.players, o.seed);
-	printf("tictactoe: X won %ld, O won %ld, draws %ld\n", t.x_wins, t.o_wins, t.draws);
-	printf("tictactoe: %lld moves persisted, %lld events in %.3f s (%.0f events/s)\n", t.moves,
-	       t.events, secs, (double)t.events / secs);
-	printf("tictactoe: %lld illegal moves tried: %lld rejected with nothing written, %lld "
-	       "unanswered (their game had closed)\n",
-	       p.probes, p.rejected, p.unanswered);
-	if (o.restart_test)
-		printf("tictactoe: restart: %ld games were unfinished at the last of %d stops (%ld "
-		       "moves in); %ld continued from their history and finished\n",
-		       t.unfinished_at_stop, stops, t.moves_at_stop, t.continued);
-	printf("tictactoe: checked %ld games: replayed from the journal, recovered in a fresh "
-	       "system, compared with the lobby's records\n",
-	       t.games);
-	if (t.last[0] != '\0') {
-		ttt_game_t *g = &t.last_game;
-		printf("tictactoe: last game %s, X %s, O %s: %s\n", t.last, g->x, g->o,
-		       g->status == TTT_DRAW    ? "draw"
-		       : g->status == TTT_X_WON ? "X won"
-		                                : "O won");
-		tictactoe_game.print(g, stdout);
+	size_t members = 0;
+	skald_cluster_members(ttt_node_system(n), NULL, 0, &members);
+	printf("tictactoe: node %s up (%zu members): cluster %s", ttt_node_name(n), members,
+	       ttt_node_addr(n));
+	if (ttt_node_http_port(n) > 0) {
+		char host[64];
+		const char *colon = strrchr(o.cfg.http, ':');
+		snprintf(host, sizeof host, "%.*s", (int)(colon - o.cfg.http), o.cfg.http);
+		printf(", http://%s:%d/", host, ttt_node_http_port(n));
 	}
-	ttt_survey_free(&before);
-	ttt_survey_free(&mid);
-	ttt_survey_free(&after);
-	if (ttt_failures() > 0) {
-		printf("tictactoe: INCONSISTENT: %u checks failed\n", ttt_failures());
-		return 1;
-	}
+	printf("\n");
+	fflush(stdout);
+
+	int sig = 0;
+	sigwait(&stop, &sig);
+	ttt_node_stop(n, true);
+	printf("tictactoe: node %s left the cluster\n", o.cfg.name);
 	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* tictactoe demo                                                            */
+
+static int demo_flag(void *arg, const char *flag, const char *value)
+{
+	ttt_demo_options_t *o = arg;
+	long long v;
+	if (strcmp(flag, "--store") == 0) {
+		if (value[0] == '\0') {
+			fprintf(stderr, "tictactoe: --store needs a journal URI, such as "
+			                "memory://demo\n");
+			return -1;
+		}
+		o->store = value;
+		return 0;
+	}
+	if (strcmp(flag, "--stop") == 0) {
+		o->stop = value;
+		return 0;
+	}
+	static const struct {
+		const char *flag;
+		long long min, max;
+	} ranges[] = {{"--nodes", 1, 5},
+	              {"--games", 1, 100000},
+	              {"--players", 2, 10000},
+	              {"--seed", 0, INT64_MAX},
+	              {"--threads", 1, 64}};
+	for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
+		if (strcmp(flag, ranges[i].flag) != 0)
+			continue;
+		if (parse_number(flag, value, ranges[i].min, ranges[i].max, &v) < 0)
+			return -1;
+		if (i == 0)
+			o->nodes = (unsigned)v;
+		else if (i == 1)
+			o->games = (long)v;
+		else if (i == 2)
+			o->players = (long)v;
+		else if (i == 3)
+			o->seed = (uint64_t)v;
+		else
+			o->threads = (unsigned)v;
+		return 0;
+	}
+	return 1;
+}
+
+static int run_demo(int argc, char **argv)
+{
+	ttt_demo_options_t o = {.store = "memory://demo",
+	                        .games = 300,
+	                        .players = 30,
+	                        .seed = 1,
+	                        .nodes = 3,
+	                        .threads = 1,
+	                        .stop = "lobby"};
+	if (parse_flags(argc, argv, demo_flag, &o) < 0) {
+		usage(stderr);
+		return 2;
+	}
+	/* Each scheduler thread opens its own handle; with an unnamed memory
+	 * store every handle is a separate database, and a game recovered on
+	 * another thread would find no history. */
+	if (strcmp(o.store, "memory://") == 0 || strncmp(o.store, "memory://?", 10) == 0) {
+		fprintf(stderr,
+		        "tictactoe: --store %s is private to each journal handle (one per "
+		        "thread), so games could not find their history; give it a name, "
+		        "e.g. memory://demo\n",
+		        o.store);
+		return 2;
+	}
+	return ttt_demo(&o);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "node") == 0)
+		return run_node(argc - 2, argv + 2);
+	if (argc >= 2 && strcmp(argv[1], "demo") == 0)
+		return run_demo(argc - 2, argv + 2);
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "tictactoe: %s\n",
+	        argc < 2 ? "say what to run: node or demo" : "unknown command; try node or demo");
+	usage(stderr);
+	return 2;
 }

@@ -1,45 +1,66 @@
 /*
- * examples/tictactoe/player.h - a simulated player.
+ * examples/tictactoe/player.h - Player: one actor per connected client.
  *
- * A player asks the lobby for a game, plays random legal moves until the
- * game is over, and asks again, until the lobby says there are no more
- * games. Now and then it also tries a move the rules forbid (an occupied
- * cell, a cell out of range, a move out of turn) and checks that the game
- * rejects it without writing anything.
+ * A player lives on the node its client reached (POST /players), under the
+ * cluster-wide name "ttt.player/ID", so that a request on any node finds
+ * it. It talks to the lobby, wherever the lobby lives: while its client
+ * seeks a game (POST /matchmaking) it joins the lobby, again every
+ * TTT_REJOIN_MS so that a lobby that moved hears of it, and it passes what
+ * the lobby says to the client's stream as JSON lines ({"type": "waiting"},
+ * then {"type": "matched", ...}). A client that goes away before it is
+ * matched leaves the lobby.
  *
- * The player keeps no state of its own between games: after a restart a new
- * player of the same name joins, and the lobby sends it back to its
- * unfinished game, whose state it asks for.
+ * A bot of the demo is a player that plays by itself (autoplay): it seeks
+ * games, watches each game it is matched in and plays random legal moves
+ * on its turn (sometimes also an illegal one, which must be refused) through
+ * the same operations the HTTP API uses (api.h).
+ *
+ * A player that has had no client for TTT_PLAYER_IDLE_MS stops.
  */
 #ifndef TTT_PLAYER_H
 #define TTT_PLAYER_H
 
-#include <stdatomic.h>
+#include <stdbool.h>
 
+#include <jansson.h>
 #include <skald/skald.h>
 
 #include "protocol.h"
 
-/* What the players of a run did, summed as it happens (the counts are
- * read while the players play). */
-typedef struct {
-	_Atomic long games, moves, probes, rejected, unanswered, errors;
-	_Atomic long done; /* players who heard ttt.done */
-	_Atomic long gone; /* players who walked away (leave_after) */
-} ttt_player_totals_t;
+#define TTT_PLAYER_IDLE_MS (30 * 60 * 1000)
 
-/* The spawn argument; the player owns it (freed with free()). */
-typedef struct {
-	char name[TTT_NAME_MAX];
-	skald_ref_t lobby;
-	uint64_t seed;
-	unsigned probe_percent; /* chance of an illegal move per turn, 0..100 */
-	/* 0, or walk away on the first turn after this many moves, leaving
-	 * the game unfinished (how the restart test stops mid-game). */
-	unsigned long leave_after;
-	ttt_player_totals_t *totals; /* borrowed; must outlive the player */
-} ttt_player_arg_t;
+/* What a bot reports, called on its thread; ctx is the autoplay's. */
+typedef struct ttt_autoplay_s {
+	uint64_t seed;          /* of its moves */
+	unsigned probe_percent; /* chance of an illegal move on a turn */
+	unsigned think_ms;      /* it waits 0 to 2 * think_ms before each move */
+	/* A game to go on with first (a bot started again on another node
+	 * after its own node went), or "". */
+	char resume[TTT_NAME_MAX];
+	void *ctx;
+	/* May it seek another game now? */
+	bool (*want_game)(void *ctx, const char *player);
+	/* It plays game. */
+	void (*playing)(void *ctx, const char *player, const char *game);
+	/* The game is over; state is the API's final state (borrowed). */
+	void (*game_over)(void *ctx, const char *player, const char *game, const json_t *state);
+	/* Its game answered a request (a watch or a move) from the session
+	 * on node. */
+	void (*answered)(void *ctx, const char *game, uint64_t node);
+	/* An illegal move it tried was refused (1), or accepted (0: a bug). */
+	void (*probed)(void *ctx, bool refused);
+	/* Something went wrong that should not have (what). */
+	void (*fault)(void *ctx, const char *player, const char *what);
+} ttt_autoplay_t;
 
-extern const skald_behavior_t ttt_player;
+/*
+ * Starts player id (named name) on sys. autoplay (copied) makes it a bot;
+ * NULL makes it a client's player, registered in the cluster as
+ * "ttt.player/ID". Errors as skald_spawn, and those of
+ * skald_cluster_register (SKALD_EEXISTS: the id is taken; SKALD_EFULL),
+ * after which nothing is left running. Any thread.
+ */
+int ttt_player_start(skald_system_t *sys, const char *id, const char *name,
+                     const ttt_autoplay_t *autoplay, skald_ref_t *out);
 
 #endif /* TTT_PLAYER_H */

@@ -36,6 +36,9 @@ static int payload_decode(const void *data, size_t len, void **payload)
 	return 0;
 }
 
+/* A codec written out rather than chosen (.codec = &skald_codec_json):
+ * sharding (sharding/env.c) encodes a message with its type's own encode
+ * and decode, and refuses a type that only names a codec. */
 #define TTT_TYPE(name_)                                                                            \
 	{                                                                                          \
 		.name = name_, .free = payload_free, .encode = payload_encode,                     \
@@ -43,11 +46,11 @@ static int payload_decode(const void *data, size_t len, void **payload)
 	}
 
 static const skald_msgtype_t defs[] = {
-        TTT_TYPE("ttt.join"),     TTT_TYPE("ttt.assigned"),  TTT_TYPE("ttt.retry"),
-        TTT_TYPE("ttt.done"),     TTT_TYPE("ttt.start"),     TTT_TYPE("ttt.get"),
-        TTT_TYPE("ttt.move"),     TTT_TYPE("ttt.state"),     TTT_TYPE("ttt.rejected"),
-        TTT_TYPE("ttt.finished"), TTT_TYPE("ttt.configure"), TTT_TYPE("ttt.status"),
-        TTT_TYPE("ttt.lobby"),
+        TTT_TYPE("ttt.join"),     TTT_TYPE("ttt.leave"),    TTT_TYPE("ttt.update"),
+        TTT_TYPE("ttt.matched"),  TTT_TYPE("ttt.start"),    TTT_TYPE("ttt.get"),
+        TTT_TYPE("ttt.move"),     TTT_TYPE("ttt.watch"),    TTT_TYPE("ttt.state"),
+        TTT_TYPE("ttt.rejected"), TTT_TYPE("ttt.finished"), TTT_TYPE("ttt.status"),
+        TTT_TYPE("ttt.lobby"),    TTT_TYPE("ttt.seek"),     TTT_TYPE("ttt.line"),
 };
 
 int ttt_protocol_register(void)
@@ -55,10 +58,10 @@ int ttt_protocol_register(void)
 	/* In the order of defs; registering a definition again yields the same
 	 * id, so this is safe to call more than once. */
 	uint32_t *ids[] = {
-	        &ttt_type.join,     &ttt_type.assigned, &ttt_type.retry,     &ttt_type.done,
-	        &ttt_type.start,    &ttt_type.get,      &ttt_type.move,      &ttt_type.state,
-	        &ttt_type.rejected, &ttt_type.finished, &ttt_type.configure, &ttt_type.status,
-	        &ttt_type.lobby,
+	        &ttt_type.join,  &ttt_type.leave,    &ttt_type.update,   &ttt_type.matched,
+	        &ttt_type.start, &ttt_type.get,      &ttt_type.move,     &ttt_type.watch,
+	        &ttt_type.state, &ttt_type.rejected, &ttt_type.finished, &ttt_type.status,
+	        &ttt_type.lobby, &ttt_type.seek,     &ttt_type.line,
 	};
 	_Static_assert(sizeof ids / sizeof ids[0] == sizeof defs / sizeof defs[0],
 	               "one id per message type");
@@ -110,25 +113,24 @@ int ttt_reply(skald_actor_t *self, const skald_msg_t *request, uint32_t type, js
 	return rc;
 }
 
-void ttt_pending_keep(ttt_pending_t *p, const skald_msg_t *request)
+int ttt_grow(void *vp, size_t *cap, size_t n, size_t size)
 {
-	p->msg = *request;
-	p->msg.payload = NULL;
-}
-
-int ttt_pending_reply(skald_actor_t *self, const ttt_pending_t *p, uint32_t type, json_t *payload)
-{
-	/* skald_reply reads only the sender and the ask id of the request, so a
-	 * copy answers it as well as the original would. actor.h does not
-	 * promise this yet ("a message being handled by self"), but an entity
-	 * cannot answer after its events are stored in any other way. */
-	return ttt_reply(self, &p->msg, type, payload);
+	void **v = vp;
+	if (n < *cap)
+		return 0;
+	size_t c = *cap ? *cap * 2 : 16;
+	void *p = realloc(*v, c * size);
+	if (p == NULL)
+		return SKALD_ENOMEM;
+	*v = p;
+	*cap = c;
+	return 0;
 }
 
 json_t *ttt_ref_json(skald_ref_t ref)
 {
 	char buf[48];
-	return json_string(skald_ref_str(ref, buf, sizeof buf));
+	return json_string(skald_ref_is_null(ref) ? "" : skald_ref_str(ref, buf, sizeof buf));
 }
 
 int ttt_ref_parse(const char *s, skald_ref_t *out)
@@ -136,6 +138,10 @@ int ttt_ref_parse(const char *s, skald_ref_t *out)
 	unsigned long long node;
 	unsigned actor, incarnation;
 	int end = 0;
+	if (s != NULL && s[0] == '\0') {
+		*out = SKALD_REF_NULL;
+		return 0;
+	}
 	if (s == NULL || sscanf(s, "%llx.%u.%u%n", &node, &actor, &incarnation, &end) != 3 ||
 	    s[end] != '\0')
 		return SKALD_EDECODE;

@@ -207,6 +207,32 @@ int skald_http_route_asset(skald_http_server_t *srv, const char *path, const cha
                            const void *data, size_t len);
 
 /*
+ * Embeds the file at path (as the compiler is run: relative to its working
+ * directory) in the program as read-only bytes from sym to sym_end, followed
+ * by a NUL that the length leaves out: a page for skald_http_route_asset
+ * that ships inside the binary. At file scope:
+ *
+ *     __asm__(SKALD_HTTP_EMBED(page_html, "web/index.html"));
+ *
+ * and where it is used:
+ *
+ *     extern const char page_html[], page_html_end[];
+ *     skald_http_route_asset(srv, "/", "text/html; charset=utf-8", page_html,
+ *                            (size_t)(page_html_end - page_html));
+ *
+ * The assembler's .incbin reads the file; dependency files (-MMD) do not
+ * see it, so make the object depend on the file. GNU as (gcc, clang; ELF).
+ */
+#define SKALD_HTTP_EMBED(sym, path)                                                                \
+	".pushsection .rodata\n"                                                                   \
+	".global " #sym "\n"                                                                       \
+	".global " #sym "_end\n"                                                                   \
+	".balign 16\n" #sym ":\n"                                                                  \
+	".incbin \"" path "\"\n" #sym "_end:\n"                                                    \
+	".byte 0\n"                                                                                \
+	".popsection\n"
+
+/*
  * Renders a body on each request: writes a malloc'ed buffer into *out (the
  * server frees it) and its length into *len, and returns 0, or a negative
  * code (the request is then answered 500). Called on the server's loop

@@ -93,40 +93,55 @@ static const http_parser_settings settings = {
         .on_message_complete = on_message_complete,
 };
 
-void cl_connect(client_t *c, int port)
+bool cl_connect_try(client_t *c, int port)
 {
 	memset(c, 0, sizeof *c);
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	cr_assert_geq(c->fd, 0, "socket: %s", strerror(errno));
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert_eq(connect(c->fd, (struct sockaddr *)&sa, sizeof sa), 0, "connect: %s",
-	             strerror(errno));
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+		close(c->fd);
+		c->fd = -1;
+		return false;
+	}
 	struct timeval tv = {.tv_sec = 10};
 	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	int one = 1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	http_parser_init(&c->parser, HTTP_RESPONSE);
 	c->parser.data = c;
+	return true;
 }
 
-void cl_send(client_t *c, const char *s, size_t len)
+void cl_connect(client_t *c, int port)
+{
+	cr_assert(cl_connect_try(c, port), "connect to port %d: %s", port, strerror(errno));
+}
+
+bool cl_send_try(client_t *c, const char *s, size_t len)
 {
 	if (len == 0)
 		len = strlen(s);
 	while (len > 0) {
 		ssize_t n = send(c->fd, s, len, MSG_NOSIGNAL);
-		cr_assert_gt(n, 0, "send: %s", strerror(errno));
+		if (n <= 0)
+			return false;
 		s += n;
 		len -= (size_t)n;
 	}
+	return true;
 }
 
-bool cl_read(client_t *c, resp_t *r, bool head)
+void cl_send(client_t *c, const char *s, size_t len)
 {
-	memset(r, 0, sizeof *r);
-	c->cur = r;
-	c->head = head;
+	cr_assert(cl_send_try(c, s, len), "send: %s", strerror(errno));
+}
+
+/* Parses what is buffered and reads more until r is complete, or until
+ * until(r, arg) holds (may be NULL). */
+static bool pump(client_t *c, resp_t *r, bool (*until)(const resp_t *r, void *arg), void *arg)
+{
 	for (;;) {
 		if (c->off < c->len) {
 			size_t n = http_parser_execute(&c->parser, &settings, c->buf + c->off,
@@ -137,15 +152,33 @@ bool cl_read(client_t *c, resp_t *r, bool head)
 				http_parser_pause(&c->parser, 0);
 			else
 				cr_assert_eq(e, HPE_OK, "client parser: %s", http_errno_name(e));
-			if (r->done)
-				return true;
 		}
+		if ((until != NULL && r->status != 0 && until(r, arg)) || r->done)
+			return true;
 		c->off = c->len = 0;
 		ssize_t n = recv(c->fd, c->buf, sizeof c->buf, 0);
 		if (n <= 0)
 			return false;
 		c->len = (size_t)n;
 	}
+}
+
+bool cl_read(client_t *c, resp_t *r, bool head)
+{
+	memset(r, 0, sizeof *r);
+	c->cur = r;
+	c->head = head;
+	return pump(c, r, NULL, NULL);
+}
+
+bool cl_read_until(client_t *c, resp_t *r, bool (*until)(const resp_t *r, void *arg), void *arg)
+{
+	if (c->cur != r) {
+		memset(r, 0, sizeof *r);
+		c->cur = r;
+		c->head = false;
+	}
+	return pump(c, r, until, arg);
 }
 
 bool cl_wait_closed(client_t *c)

@@ -32,11 +32,20 @@ typedef struct {
 
 /* Connects to 127.0.0.1:port; every read waits 10 s at most. */
 void cl_connect(client_t *c, int port);
+/* As cl_connect; false (nothing to close) when nobody listens there. */
+bool cl_connect_try(client_t *c, int port);
 /* Sends all of s (len bytes, or strlen(s) when len is 0). */
 void cl_send(client_t *c, const char *s, size_t len);
+/* As cl_send; false when the connection broke. */
+bool cl_send_try(client_t *c, const char *s, size_t len);
 /* Reads one response. Returns false if the connection ended first (EOF,
  * reset or the 10 s limit). head: it answers a HEAD request. */
 bool cl_read(client_t *c, resp_t *r, bool head);
+/* Reads a streamed response a part at a time: the first call on r starts
+ * it, each call reads until the response is complete (r->done) or until
+ * holds (once the head is in). Returns false if the connection ended
+ * first. */
+bool cl_read_until(client_t *c, resp_t *r, bool (*until)(const resp_t *r, void *arg), void *arg);
 /* True when the server closed the connection (EOF or reset) within 10 s,
  * after any bytes still unread. */
 bool cl_wait_closed(client_t *c);

@@ -1,6 +1,7 @@
 /*
  * tests/tool/test_example.c - the chat example as a user runs it: the chat
- * rooms store what is said and show it to those who join.
+ * rooms store what is said and show it to those who join. (The tic-tac-toe
+ * cluster has its own tests: test_tictactoe*.c.)
  */
 #include <signal.h>
 #include <stdio.h>

@@ -240,6 +240,9 @@ Test(replay, the_games_of_the_example_fold_and_verify, .timeout = TT_TIMEOUT)
 		tt_db_t db;
 		tt_db_new(&db, s);
 		char *argv[] = {(char *)tt_build("examples/tictactoe"),
+		                "demo",
+		                "--nodes",
+		                "1",
 		                "--store",
 		                db.uri,
 		                "--games",

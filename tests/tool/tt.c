@@ -601,3 +601,45 @@ const char *const tt_boards[9] = {
         " O | . | X \n X | X | . \n O | . | . \n", " O | . | X \n X | X | . \n O | . | O \n",
         " O | . | X \n X | X | X \n O | . | O \n", " O | . | X \n X | X | X \n O | . | O \n",
 };
+
+/* ------------------------------------------------------------------------ */
+/* Chromium                                                                  */
+
+void tt_chromium_dom(tt_result_t *r, const char *url, int budget_ms)
+{
+	char *which[] = {"/bin/sh", "-c", "command -v chromium", NULL};
+	tt_runv(r, NULL, which);
+	cr_assert_eq(r->code, 0,
+	             "chromium is not installed: this test loads a page in headless Chromium. "
+	             "Install it with `apt-get install chromium` (scripts/deps.sh does)");
+	char chromium[512];
+	snprintf(chromium, sizeof chromium, "%.*s", (int)strcspn(r->out, "\n"), r->out);
+	tt_free(r);
+	char profile[] = "/tmp/skald_chromium_XXXXXX";
+	cr_assert_not_null(mkdtemp(profile));
+	char profile_arg[300], budget_arg[64];
+	snprintf(profile_arg, sizeof profile_arg, "--user-data-dir=%s", profile);
+	snprintf(budget_arg, sizeof budget_arg, "--virtual-time-budget=%d", budget_ms);
+	/* The virtual time budget lets the page's requests and script run to
+	 * the end before the DOM is written out; a proxy of the environment
+	 * must not come between the browser and loopback. */
+	char *argv[] = {chromium,
+	                "--headless",
+	                "--disable-gpu",
+	                "--no-sandbox",
+	                "--no-proxy-server",
+	                "--no-first-run",
+	                profile_arg,
+	                budget_arg,
+	                "--dump-dom",
+	                (char *)url,
+	                NULL};
+	tt_runv(r, NULL, argv);
+	tt_assert_code(r, 0, "chromium --dump-dom");
+	char rm[400];
+	snprintf(rm, sizeof rm, "rm -rf '%s'", profile);
+	char *rmv[] = {"/bin/sh", "-c", rm, NULL};
+	tt_result_t gone;
+	tt_runv(&gone, NULL, rmv);
+	tt_free(&gone);
+}

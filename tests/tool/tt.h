@@ -136,6 +136,13 @@ void tt_http_finish(tt_http_t *r, int fd);
  * (owned). */
 json_t *tt_http_json(int port, const char *target, int status);
 
+/* Loads url in headless Chromium (Debian's `chromium`) and puts the DOM
+ * as the page's script left it into r->out (tt_free it). The page's
+ * requests and timers run first, for budget_ms of the page's virtual time
+ * (which stands still while a request waits for its answer); asserts that
+ * Chromium is installed and exits 0. */
+void tt_chromium_dom(tt_result_t *r, const char *url, int budget_ms);
+
 /* Asserts that the JSON error v has the code want (and a message). */
 void tt_assert_error(json_t *v, const char *want, const char *ctx);
 
