@@ -478,9 +478,10 @@ int ttt_demo(const ttt_demo_options_t *o)
 			break;
 		}
 		if (victim >= 0 && d.stop_ns == 0 && f >= (size_t)o->games / 2) {
-			uint64_t host = 0;
-			skald_singleton_host(ttt_node_lobby(d.nodes[victim]), &host);
-			lobby_host = host == skald_system_node(ttt_node_system(d.nodes[victim]));
+			uint64_t lobby_node = 0;
+			skald_singleton_host(ttt_node_lobby(d.nodes[victim]), &lobby_node);
+			lobby_host =
+			        lobby_node == skald_system_node(ttt_node_system(d.nodes[victim]));
 			snprintf(victim_name, sizeof victim_name, "%s",
 			         ttt_node_name(d.nodes[victim]));
 			stop_node(&d, (unsigned)victim, &moved_bots);
